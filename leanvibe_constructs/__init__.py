@@ -1,0 +1,21 @@
+"""leanvibe-constructs: cdk8s constructs for running a Python API with real high availability."""
+
+from ._node import use_wheel_node
+
+use_wheel_node()  # before anything imports cdk8s and starts the jsii runtime
+
+from ._network import Endpoint, Port  # noqa: E402
+from ._props import PropsError  # noqa: E402
+from .ha_api_deployment import HAApiDeployment, HAApiDeploymentProps, IngressSettings, SecretKeyRef  # noqa: E402
+from ._pod import ProbeSettings  # noqa: E402
+
+__all__ = [
+    "Endpoint",
+    "HAApiDeployment",
+    "HAApiDeploymentProps",
+    "IngressSettings",
+    "Port",
+    "ProbeSettings",
+    "PropsError",
+    "SecretKeyRef",
+]

@@ -1,0 +1,147 @@
+"""Declared connections between workloads, rendered as NetworkPolicies.
+
+Zero trust here means: the namespace denies all traffic by default (see
+``zero_trust.py``) and every allowed flow is a declared connection. A
+connection from a client to a server on some ports yields two policies, as
+cdk8s-plus's ``connections.allow_to`` does: an egress policy on the client and
+the mirror ingress policy on the server, on exactly those ports. An end that
+is not a workload of this app (the ingress controller's namespace, the
+internet) gets no policy, since it is not ours to restrict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from constructs import Construct
+
+from ._k8s import api_object
+from ._labels import Identity
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True)
+class Port:
+    """A port and protocol a connection opens. Use ``Port.tcp(5432)``."""
+
+    number: int
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+    @classmethod
+    def tcp(cls, number: int) -> Port:
+        return cls(number, "TCP")
+
+    @classmethod
+    def udp(cls, number: int) -> Port:
+        return cls(number, "UDP")
+
+    def render(self) -> dict[str, Any]:
+        return {"port": self.number, "protocol": self.protocol}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of a connection.
+
+    Workload endpoints (``scope`` set) are ours: they get policies. The named
+    constructors build the ends that are not: other namespaces, IP ranges.
+    """
+
+    name: str
+    peer: dict[str, Any]  # the NetworkPolicyPeer that selects this end
+    namespace: str | None = None
+    identity: Identity | None = None
+    scope: Construct | None = field(default=None, compare=False, repr=False)
+    default_ports: tuple[Port, ...] = ()
+
+    @classmethod
+    def workload(
+        cls,
+        scope: Construct,
+        *,
+        identity: Identity,
+        namespace: str,
+        default_ports: tuple[Port, ...] = (),
+    ) -> Endpoint:
+        """The pods of one of this app's workloads; policies are created under ``scope``."""
+        peer = {
+            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
+            "podSelector": {"matchLabels": identity.selector()},
+        }
+        return cls(identity.instance, peer, namespace, identity, scope, tuple(default_ports))
+
+    @classmethod
+    def namespace_peer(cls, namespace: str, pod_labels: dict[str, str] | None = None) -> Endpoint:
+        """Pods in another namespace, e.g. the ingress controller's."""
+        peer: dict[str, Any] = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}}
+        if pod_labels:
+            peer["podSelector"] = {"matchLabels": dict(pod_labels)}
+        name = namespace if not pod_labels else f"{namespace}-{'-'.join(sorted(pod_labels.values()))}"
+        return cls(name, peer)
+
+    @classmethod
+    def ip_block(cls, name: str, cidr: str, except_: tuple[str, ...] = ()) -> Endpoint:
+        """Addresses outside the cluster, e.g. the internet minus private ranges."""
+        block: dict[str, Any] = {"cidr": cidr}
+        if except_:
+            block["except"] = list(except_)
+        return cls(name, {"ipBlock": block})
+
+    @classmethod
+    def internet(cls) -> Endpoint:
+        """Public IPv4 addresses: everything except the private and link-local ranges."""
+        return cls.ip_block(
+            "internet",
+            "0.0.0.0/0",
+            ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"),
+        )
+
+    @property
+    def is_workload(self) -> bool:
+        return self.scope is not None
+
+
+def connect(client: Endpoint, server: Endpoint, ports: tuple[Port, ...] | None = None) -> None:
+    """Allow ``client`` to reach ``server`` on ``ports`` (default: the server's ports).
+
+    Creates the client's egress policy and the server's ingress policy, for
+    each end that is a workload of this app.
+    """
+    ports = tuple(ports) if ports else server.default_ports
+    if not ports:
+        raise ValueError(f"connection {client.name} -> {server.name}: no ports given and the server declares none")
+    rendered_ports = [p.render() for p in sorted(set(ports), key=lambda p: (p.number, p.protocol))]
+    if server.is_workload:
+        _policy(
+            server,
+            f"{server.name}-from-{client.name}" if client.name != server.name else f"{server.name}-from-peers",
+            "Ingress",
+            {"from": [client.peer], "ports": rendered_ports},
+        )
+    if client.is_workload:
+        _policy(
+            client,
+            f"{client.name}-to-{server.name}" if client.name != server.name else f"{client.name}-to-peers",
+            "Egress",
+            {"to": [server.peer], "ports": rendered_ports},
+        )
+
+
+def _policy(owner: Endpoint, name: str, direction: Literal["Ingress", "Egress"], rule: dict[str, Any]) -> None:
+    assert owner.scope is not None and owner.identity is not None
+    api_object(
+        owner.scope,
+        f"NetworkPolicy-{name}",
+        api_version="networking.k8s.io/v1",
+        kind="NetworkPolicy",
+        name=name,
+        namespace=owner.namespace,
+        identity=owner.identity,
+        spec={
+            "podSelector": {"matchLabels": owner.identity.selector()},
+            "policyTypes": [direction],
+            direction.lower(): [rule],
+        },
+    )

@@ -1,0 +1,376 @@
+"""HAApiDeployment: a stateless HTTP API that stays up through node, zone and rollout failures.
+
+Synthesizes a Deployment, its ServiceAccount, a ClusterIP Service with client
+session affinity, a PodDisruptionBudget (only when more than one replica) and
+an optional TLS Ingress.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from cdk8s import JsonPatch
+from constructs import Construct
+from pydantic import Field, model_validator
+
+from ._k8s import api_object
+from ._labels import Identity
+from ._network import Endpoint, Port, connect
+from ._pod import (
+    Image,
+    ProbeSettings,
+    hostname_anti_affinity,
+    http_probe,
+    image_tag,
+    restricted_container_security_context,
+    restricted_pod_security_context,
+    spread_constraints,
+)
+from ._props import DnsLabel, Props, Quantity, quantity_value
+
+
+class IngressSettings(Props):
+    """An Ingress in front of the API's Service, terminating TLS."""
+
+    host: str = Field(
+        description="Public host name, e.g. 'api.leanvibe.example'. Required.",
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$",
+    )
+    tls_secret_name: DnsLabel = Field(
+        description="Name of an existing kubernetes.io/tls Secret for the host. Required."
+    )
+    ingress_class_name: DnsLabel = Field("nginx", description="IngressClass to use. Default: 'nginx'.")
+    path: str = Field("/", pattern=r"^/", description="Path prefix routed to the API. Default: '/'.")
+
+
+class SecretKeyRef(Props):
+    """One key of an existing Secret, exposed to the container as an environment variable."""
+
+    secret_name: DnsLabel = Field(description="Name of the Secret. Required.")
+    key: str = Field(description="Key within the Secret. Required.", min_length=1)
+
+
+def _default_startup() -> ProbeSettings:
+    # Up to 5 s x 30 = 150 s for the first successful check: slow first starts
+    # (migrations, cache warm-up) are not mistaken for a hung process.
+    return ProbeSettings(path="/health/startup", period_seconds=5, timeout_seconds=2, failure_threshold=30)
+
+
+def _default_readiness() -> ProbeSettings:
+    # Quick to take a pod out of the Service (15 s), quick to put it back.
+    return ProbeSettings(path="/health/ready", period_seconds=5, timeout_seconds=2, failure_threshold=3)
+
+
+def _default_liveness() -> ProbeSettings:
+    # Slower and more tolerant than readiness (60 s): a busy pod should be
+    # taken out of rotation long before it is restarted.
+    return ProbeSettings(path="/health/live", period_seconds=10, timeout_seconds=5, failure_threshold=6)
+
+
+class HAApiDeploymentProps(Props):
+    """Props of :class:`HAApiDeployment`. Only ``image`` is required."""
+
+    image: Image = Field(description="Container image pinned by tag, optionally '@sha256:' digest. Required.")
+    name: DnsLabel = Field("leanvibe-api", description="Name of every object. Default: 'leanvibe-api'.")
+    namespace: DnsLabel = Field("leanvibe", description="Namespace. Default: 'leanvibe'.")
+    part_of: DnsLabel = Field("leanvibe", description="app.kubernetes.io/part-of label. Default: 'leanvibe'.")
+    replicas: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Replicas, or the minimum when an autoscaler owns the count. Default: 5 (the HA floor).",
+    )
+    http_port: int = Field(8000, ge=1024, le=65535, description="Container port serving the API. Default: 8000.")
+    metrics_port: int = Field(9090, ge=1024, le=65535, description="Container port serving /metrics. Default: 9090.")
+    cpu_request: Quantity = Field("1", description="CPU request. Default: '1' (one core serves 618.7 req/s).")
+    cpu_limit: Quantity = Field("2", description="CPU limit. Default: '2'.")
+    memory_request: Quantity = Field("1Gi", description="Memory request. Default: '1Gi'.")
+    memory_limit: Quantity = Field(
+        "1Gi", description="Memory limit. Default: '1Gi' (equal to the request, so no pod is OOM-killed by a neighbour)."
+    )
+    ephemeral_storage_request: Quantity = Field("256Mi", description="Ephemeral storage request. Default: '256Mi'.")
+    ephemeral_storage_limit: Quantity = Field("1Gi", description="Ephemeral storage limit. Default: '1Gi'.")
+    startup_probe: ProbeSettings = Field(
+        default_factory=_default_startup, description="Default: GET /health/startup every 5 s, 30 failures (150 s)."
+    )
+    readiness_probe: ProbeSettings = Field(
+        default_factory=_default_readiness, description="Default: GET /health/ready every 5 s, 3 failures."
+    )
+    liveness_probe: ProbeSettings = Field(
+        default_factory=_default_liveness, description="Default: GET /health/live every 10 s, 6 failures."
+    )
+    run_as_user: int = Field(10001, ge=10000, description="UID and GID of the process. Default: 10001.")
+    zone_spread: Literal["required", "preferred"] = Field(
+        "required",
+        description="'required' refuses to schedule a pod that would unbalance zones by more than one; "
+        "'preferred' only tries (single-zone clusters). Default: 'required'.",
+    )
+    min_zones: int = Field(
+        3, ge=1, le=10, description="Zones replicas must spread over when zone_spread is 'required'. Default: 3."
+    )
+    session_affinity_timeout_seconds: int = Field(
+        10800, ge=1, le=86400, description="ClientIP session affinity timeout. Default: 10800 (3 h)."
+    )
+    termination_grace_period_seconds: int = Field(
+        45, ge=1, le=3600, description="Time a pod has to drain after SIGTERM. Default: 45."
+    )
+    pre_stop_delay_seconds: int = Field(
+        10,
+        ge=0,
+        le=300,
+        description="Sleep before SIGTERM so endpoints and load balancers stop sending traffic first. Default: 10.",
+    )
+    min_ready_seconds: int = Field(10, ge=0, le=600, description="Seconds a new pod must be ready. Default: 10.")
+    progress_deadline_seconds: int = Field(
+        300, ge=30, le=3600, description="A rollout without progress for this long is marked failed. Default: 300."
+    )
+    max_surge: str = Field(
+        "25%", pattern=r"^([0-9]+|[0-9]{1,3}%)$", description="Extra pods during a rollout. Default: '25%'."
+    )
+    pdb_min_available: int | None = Field(
+        None,
+        ge=1,
+        description="PodDisruptionBudget minAvailable. Default: the percentage that keeps all but one of "
+        "`replicas` pods, e.g. 80% of 5; it scales with an autoscaled count and never blocks a drain.",
+    )
+    priority_class_name: DnsLabel | None = Field(None, description="PriorityClass of the pods. Default: none.")
+    env: dict[str, str] = Field(default_factory=dict, description="Plain environment variables. Default: none.")
+    secret_env: dict[str, SecretKeyRef] = Field(
+        default_factory=dict, description="Environment variables read from existing Secrets. Default: none."
+    )
+    ingress: IngressSettings | None = Field(None, description="TLS Ingress for the API. Default: none.")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> HAApiDeploymentProps:
+        for resource in ("cpu", "memory", "ephemeral_storage"):
+            request = getattr(self, f"{resource}_request")
+            limit = getattr(self, f"{resource}_limit")
+            if quantity_value(request) > quantity_value(limit):
+                raise ValueError(
+                    f"{resource}_request ({request}) must be <= {resource}_limit ({limit})"
+                )
+        if self.http_port == self.metrics_port:
+            raise ValueError(f"http_port ({self.http_port}) and metrics_port ({self.metrics_port}) must differ")
+        if self.pre_stop_delay_seconds >= self.termination_grace_period_seconds:
+            raise ValueError(
+                f"pre_stop_delay_seconds ({self.pre_stop_delay_seconds}) must be < "
+                f"termination_grace_period_seconds ({self.termination_grace_period_seconds}), "
+                "or the pod is killed before it starts draining"
+            )
+        if self.liveness_probe == self.readiness_probe:
+            raise ValueError(
+                "liveness_probe must differ from readiness_probe: identical probes restart pods that are "
+                "only busy; give liveness a longer period or higher failure_threshold"
+            )
+        if self.pdb_min_available is not None and self.pdb_min_available >= self.replicas:
+            raise ValueError(
+                f"pdb_min_available ({self.pdb_min_available}) must be < replicas ({self.replicas}), "
+                "or the PodDisruptionBudget blocks every node drain"
+            )
+        return self
+
+
+class HAApiDeployment(Construct):
+    """A highly available HTTP API.
+
+    Attributes consumers use: ``service_name``, ``http_port``, ``metrics_port``,
+    ``identity`` (labels and selector), ``endpoint`` (for network connections).
+    """
+
+    def __init__(self, scope: Construct, id: str, props: HAApiDeploymentProps | None = None, **kwargs: Any):
+        super().__init__(scope, id)
+        self.props = p = HAApiDeploymentProps.build(props, **kwargs)
+        self.identity = Identity(
+            name="agent-hive-api", instance=p.name, component="api", part_of=p.part_of, version=image_tag(p.image)
+        )
+        self.service_name = p.name
+        self.namespace = p.namespace
+        self.http_port = p.http_port
+        self.metrics_port = p.metrics_port
+        self.autoscaled = False
+        self.endpoint = Endpoint.workload(
+            self, identity=self.identity, namespace=p.namespace, default_ports=(Port.tcp(p.http_port),)
+        )
+
+        self.service_account = api_object(
+            self, "ServiceAccount", api_version="v1", kind="ServiceAccount", name=p.name,
+            namespace=p.namespace, identity=self.identity, automountServiceAccountToken=False,
+        )
+        self.deployment = api_object(
+            self, "Resource", api_version="apps/v1", kind="Deployment", name=p.name,
+            namespace=p.namespace, identity=self.identity, spec=deployment_spec(p, self.identity),
+        )
+        self.service = api_object(
+            self, "Service", api_version="v1", kind="Service", name=p.name,
+            namespace=p.namespace, identity=self.identity, spec=service_spec(p, self.identity),
+        )
+        if p.replicas > 1:
+            self.disruption_budget = api_object(
+                self, "DisruptionBudget", api_version="policy/v1", kind="PodDisruptionBudget", name=p.name,
+                namespace=p.namespace, identity=self.identity,
+                spec={
+                    "minAvailable": pdb_min_available(p),
+                    "selector": {"matchLabels": self.identity.selector()},
+                    # Let a drain evict pods that are not ready anyway, so a
+                    # crash-looping pod never blocks node maintenance.
+                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                },
+            )
+        if p.ingress is not None:
+            api_object(
+                self, "Ingress", api_version="networking.k8s.io/v1", kind="Ingress", name=p.name,
+                namespace=p.namespace, identity=self.identity, spec=ingress_spec(p, p.ingress),
+            )
+
+    def allow_from(self, client: Endpoint | Any, port: Literal["http", "metrics"] = "http") -> None:
+        """Let ``client`` (a construct with an ``endpoint``, or an Endpoint) reach the http or metrics port."""
+        number = self.http_port if port == "http" else self.metrics_port
+        connect(_endpoint_of(client), self.endpoint, (Port.tcp(number),))
+
+    def hand_replicas_to_autoscaler(self) -> None:
+        """Omit ``spec.replicas`` so that re-applying the manifest never resets what an HPA chose."""
+        if not self.autoscaled:
+            self.deployment.add_json_patch(JsonPatch.remove("/spec/replicas"))
+            self.autoscaled = True
+
+
+def _endpoint_of(peer: Endpoint | Any) -> Endpoint:
+    if isinstance(peer, Endpoint):
+        return peer
+    endpoint = getattr(peer, "endpoint", None)
+    if not isinstance(endpoint, Endpoint):
+        raise TypeError(f"{peer!r} is not a workload construct or an Endpoint")
+    return endpoint
+
+
+def pdb_min_available(p: HAApiDeploymentProps) -> int | str:
+    if p.pdb_min_available is not None:
+        return p.pdb_min_available
+    # Kubernetes rounds a percentage up; floor((n-1)/n) in whole percent keeps
+    # ceil(pct * n) <= n - 1, so one pod may always be evicted at the floor, and
+    # the budget grows with the count when an HPA scales out.
+    return f"{math.floor(100 * (p.replicas - 1) / p.replicas)}%"
+
+
+def container_spec(p: HAApiDeploymentProps) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(p.env.items())]
+    env += [
+        {"name": k, "valueFrom": {"secretKeyRef": {"name": ref.secret_name, "key": ref.key}}}
+        for k, ref in sorted(p.secret_env.items())
+    ]
+    container: dict[str, Any] = {
+        "name": "api",
+        "image": p.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [
+            {"name": "http", "containerPort": p.http_port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": p.metrics_port, "protocol": "TCP"},
+        ],
+        "resources": {
+            "requests": {
+                "cpu": p.cpu_request,
+                "memory": p.memory_request,
+                "ephemeral-storage": p.ephemeral_storage_request,
+            },
+            "limits": {
+                "cpu": p.cpu_limit,
+                "memory": p.memory_limit,
+                "ephemeral-storage": p.ephemeral_storage_limit,
+            },
+        },
+        "startupProbe": _probe(p.startup_probe),
+        "readinessProbe": _probe(p.readiness_probe),
+        "livenessProbe": _probe(p.liveness_probe),
+        "securityContext": restricted_container_security_context(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if env:
+        container["env"] = env
+    if p.pre_stop_delay_seconds:
+        container["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", str(p.pre_stop_delay_seconds)]}}}
+    return container
+
+
+def _probe(settings: ProbeSettings) -> dict[str, Any]:
+    return http_probe(settings, "http")
+
+
+def pod_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, Any]:
+    selector = identity.selector()
+    spread = spread_constraints(selector, zones_required=p.zone_spread == "required")
+    if p.zone_spread == "required":
+        spread[0]["minDomains"] = p.min_zones
+    spec: dict[str, Any] = {
+        "serviceAccountName": p.name,
+        "automountServiceAccountToken": False,
+        "securityContext": restricted_pod_security_context(p.run_as_user),
+        "containers": [container_spec(p)],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+        "terminationGracePeriodSeconds": p.termination_grace_period_seconds,
+        "topologySpreadConstraints": spread,
+        # Never a hard node anti-affinity: 25 replicas must not need 25 nodes.
+        "affinity": hostname_anti_affinity(selector, required=False),
+        "enableServiceLinks": False,
+    }
+    if p.priority_class_name:
+        spec["priorityClassName"] = p.priority_class_name
+    return spec
+
+
+def deployment_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, Any]:
+    return {
+        "replicas": p.replicas,
+        "revisionHistoryLimit": 10,
+        "minReadySeconds": p.min_ready_seconds,
+        "progressDeadlineSeconds": p.progress_deadline_seconds,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": p.max_surge}},
+        "selector": {"matchLabels": identity.selector()},
+        "template": {
+            "metadata": {
+                "labels": identity.labels(),
+                "annotations": {
+                    # Stateless: the cluster autoscaler may evict it to remove a node
+                    # (the /tmp emptyDir would otherwise pin it).
+                    "cluster-autoscaler.kubernetes.io/safe-to-evict": "true",
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(p.metrics_port),
+                },
+            },
+            "spec": pod_spec(p, identity),
+        },
+    }
+
+
+def service_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, Any]:
+    return {
+        "type": "ClusterIP",
+        "selector": identity.selector(),
+        "sessionAffinity": "ClientIP",
+        "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": p.session_affinity_timeout_seconds}},
+        "ports": [
+            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+            {"name": "metrics", "port": p.metrics_port, "targetPort": "metrics", "protocol": "TCP"},
+        ],
+    }
+
+
+def ingress_spec(p: HAApiDeploymentProps, ingress: IngressSettings) -> dict[str, Any]:
+    return {
+        "ingressClassName": ingress.ingress_class_name,
+        "tls": [{"hosts": [ingress.host], "secretName": ingress.tls_secret_name}],
+        "rules": [
+            {
+                "host": ingress.host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": ingress.path,
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": p.name, "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
