@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from cdk8s import JsonPatch
 from constructs import Construct
 from pydantic import Field, model_validator
 
@@ -230,9 +229,8 @@ class HAApiDeployment(Construct):
 
     def hand_replicas_to_autoscaler(self) -> None:
         """Omit ``spec.replicas`` so that re-applying the manifest never resets what an HPA chose."""
-        if not self.autoscaled:
-            self.deployment.add_json_patch(JsonPatch.remove("/spec/replicas"))
-            self.autoscaled = True
+        self.deployment.manifest["spec"].pop("replicas", None)
+        self.autoscaled = True
 
 
 def _endpoint_of(peer: Endpoint | Any) -> Endpoint:
