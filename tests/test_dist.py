@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,23 @@ def test_no_secret_material_in_dist(environment):
 
 def test_load_manifests_reads_every_committed_file():
     assert load_manifests(COMMITTED), "dist/ is empty: run `make synth`"
+
+
+def test_cdk8s_cli_synth_writes_the_same_files_as_main_py(tmp_path):
+    import os
+    import subprocess
+
+    from .conftest import require_binary
+    from .manifests import REPO
+
+    cli = REPO / "node_modules" / ".bin" / "cdk8s"
+    if not cli.exists():
+        require_binary("cdk8s", "make synth  (installs the pinned cdk8s-cli into node_modules/)")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    subprocess.run(
+        [str(cli if cli.exists() else "cdk8s"), "synth", "--no-check-upgrade", "--output", str(tmp_path)],
+        cwd=REPO, env=env, check=True, timeout=300, capture_output=True,
+    )
+    produced = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.glob("*/*.k8s.yaml")}
+    committed = {p.relative_to(DIST): p.read_bytes() for p in COMMITTED}
+    assert produced == committed
