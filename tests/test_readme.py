@@ -16,3 +16,14 @@ def test_readme_opens_with_the_two_setup_commands():
     text = (REPO / "README.md").read_text()
     setup = text.index("## Set up")
     assert text.index("make synth", setup) < text.index("make test", setup) < text.index("## Quick start")
+
+
+def test_quick_start_example_runs_as_written(tmp_path, monkeypatch):
+    import re
+
+    text = (REPO / "README.md").read_text()
+    first_python_block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.setenv("CDK8S_OUTDIR", str(tmp_path))  # cdk8s.App() writes there
+    exec(compile(first_python_block, "README.md quick start", "exec"), {})
+    (manifest,) = tmp_path.glob("*.k8s.yaml")
+    assert "kind: Deployment" in manifest.read_text()
