@@ -3,10 +3,19 @@
 Synthesizes a Deployment, its ServiceAccount, a ClusterIP Service with client
 session affinity, a PodDisruptionBudget (only when more than one replica) and
 an optional TLS Ingress.
+
+With ``release="blue_green"`` it synthesizes two coloured Deployments
+(``<name>-blue``, ``<name>-green``), each with its own image. The live Service
+(``<name>``) selects the active colour, a preview Service (``<name>-preview``)
+the idle one, and switching ``active_colour`` changes only those two
+selectors. Everything that must cover both colours (the ServiceAccount, the
+network endpoint and its policies, the scrape annotations) selects the
+colour-free selector, so a switch never touches it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Literal
 
@@ -27,6 +36,13 @@ from ._pod import (
     spread_constraints,
 )
 from ._props import DnsLabel, Props, Quantity, quantity_value
+
+Colour = Literal["blue", "green"]
+COLOURS: tuple[Colour, Colour] = ("blue", "green")
+COLOUR_LABEL = "leanvibe.dev/colour"
+"""Pod and Deployment label telling the two blue-green Deployments apart; never part of a shared selector."""
+RELEASE_ROLE_LABEL = "leanvibe.dev/release-role"
+"""Service label, 'live' or 'preview': the pipeline applies the live Service last, as the switch."""
 
 
 class IngressSettings(Props):
@@ -70,7 +86,11 @@ def _default_liveness() -> ProbeSettings:
 class HAApiDeploymentProps(Props):
     """Props of :class:`HAApiDeployment`. Only ``image`` is required."""
 
-    image: Image = Field(description="Container image pinned by tag, optionally '@sha256:' digest. Required.")
+    image: Image = Field(
+        description="Container image pinned by tag, optionally '@sha256:' digest. With release 'blue_green' it "
+        "is the default image of both colours and its tag is the version label of the objects they share "
+        "(Services, PodDisruptionBudgets, policies). Required."
+    )
     name: DnsLabel = Field("leanvibe-api", description="Name of every object. Default: 'leanvibe-api'.")
     namespace: DnsLabel = Field("leanvibe", description="Namespace. Default: 'leanvibe'.")
     part_of: DnsLabel = Field("leanvibe", description="app.kubernetes.io/part-of label. Default: 'leanvibe'.")
@@ -139,6 +159,70 @@ class HAApiDeploymentProps(Props):
         default_factory=dict, description="Environment variables read from existing Secrets. Default: none."
     )
     ingress: IngressSettings | None = Field(None, description="TLS Ingress for the API. Default: none.")
+    release: Literal["rolling", "blue_green"] = Field(
+        "rolling",
+        description="'rolling': one Deployment updated in place (maxUnavailable 0). 'blue_green': two "
+        "coloured Deployments behind a live and a preview Service; a release deploys the idle colour, "
+        "smoke-tests it through the preview Service and switches the live Service. Default: 'rolling'.",
+    )
+    active_colour: Colour | None = Field(
+        None,
+        description="Colour the live Service selects; the preview Service selects the other. Only with "
+        "release 'blue_green'. Default: 'blue'.",
+    )
+    blue_image: Image | None = Field(
+        None, description="Image of the blue Deployment. Only with release 'blue_green'. Default: `image`."
+    )
+    green_image: Image | None = Field(
+        None, description="Image of the green Deployment. Only with release 'blue_green'. Default: `image`."
+    )
+    idle_replicas: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="Replicas of the idle colour. Only with release 'blue_green'. Default: `replicas`, so "
+        "switching back after a bad release is instant and at full capacity; a small floor (e.g. 1) "
+        "saves capacity, at the price of a switch-back that waits for the old colour to scale up.",
+    )
+
+    @property
+    def live_colour(self) -> Colour:
+        """The colour the live Service selects (blue-green only)."""
+        return self.active_colour or "blue"
+
+    @property
+    def idle_colour(self) -> Colour:
+        return "green" if self.live_colour == "blue" else "blue"
+
+    def colour_image(self, colour: Colour) -> str:
+        return (self.blue_image if colour == "blue" else self.green_image) or self.image
+
+    def colour_replicas(self, colour: Colour) -> int:
+        if colour == self.live_colour:
+            return self.replicas
+        return self.replicas if self.idle_replicas is None else self.idle_replicas
+
+    @model_validator(mode="after")
+    def _check_release(self) -> HAApiDeploymentProps:
+        if self.release == "rolling":
+            for field in ("active_colour", "blue_image", "green_image", "idle_replicas"):
+                if getattr(self, field) is not None:
+                    raise ValueError(
+                        f"{field} ({getattr(self, field)}) is only used with release 'blue_green' "
+                        "(release is 'rolling'): set release='blue_green' or drop it"
+                    )
+            return self
+        if self.idle_replicas is not None and self.idle_replicas > self.replicas:
+            raise ValueError(
+                f"idle_replicas ({self.idle_replicas}) must be <= replicas ({self.replicas}): "
+                "the idle colour is a standby, not the bigger half"
+            )
+        if self.pdb_min_available is not None:
+            raise ValueError(
+                f"pdb_min_available ({self.pdb_min_available}) is not used with release 'blue_green': each "
+                "colour gets a PodDisruptionBudget with maxUnavailable 1, which holds for any replica count"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_consistency(self) -> HAApiDeploymentProps:
@@ -174,7 +258,10 @@ class HAApiDeployment(Construct):
     """A highly available HTTP API.
 
     Attributes consumers use: ``service_name``, ``http_port``, ``metrics_port``,
-    ``identity`` (labels and selector), ``endpoint`` (for network connections).
+    ``identity`` (labels and selector), ``endpoint`` (for network connections),
+    ``deployments`` (every Deployment object: one for 'rolling', blue and green
+    for 'blue_green'), ``deployment`` (the live one) and, for blue-green,
+    ``preview_service_name``.
     """
 
     def __init__(self, scope: Construct, id: str, props: HAApiDeploymentProps | None = None, **kwargs: Any):
@@ -188,6 +275,9 @@ class HAApiDeployment(Construct):
         self.http_port = p.http_port
         self.metrics_port = p.metrics_port
         self.autoscaled = False
+        self.blue_green = p.release == "blue_green"
+        # The endpoint selects both colours: policies written against it
+        # survive a colour switch unchanged.
         self.endpoint = Endpoint.workload(
             self, identity=self.identity, namespace=p.namespace, default_ports=(Port.tcp(p.http_port),)
         )
@@ -196,10 +286,22 @@ class HAApiDeployment(Construct):
             self, "ServiceAccount", api_version="v1", kind="ServiceAccount", name=p.name,
             namespace=p.namespace, identity=self.identity, automountServiceAccountToken=False,
         )
+        if self.blue_green:
+            self._blue_green(p)
+        else:
+            self._rolling(p)
+        if p.ingress is not None:
+            api_object(
+                self, "Ingress", api_version="networking.k8s.io/v1", kind="Ingress", name=p.name,
+                namespace=p.namespace, identity=self.identity, spec=ingress_spec(p, p.ingress),
+            )
+
+    def _rolling(self, p: HAApiDeploymentProps) -> None:
         self.deployment = api_object(
             self, "Resource", api_version="apps/v1", kind="Deployment", name=p.name,
             namespace=p.namespace, identity=self.identity, spec=deployment_spec(p, self.identity),
         )
+        self.deployments = {p.name: self.deployment}
         self.service = api_object(
             self, "Service", api_version="v1", kind="Service", name=p.name,
             namespace=p.namespace, identity=self.identity, spec=service_spec(p, self.identity),
@@ -216,11 +318,50 @@ class HAApiDeployment(Construct):
                     "unhealthyPodEvictionPolicy": "AlwaysAllow",
                 },
             )
-        if p.ingress is not None:
-            api_object(
-                self, "Ingress", api_version="networking.k8s.io/v1", kind="Ingress", name=p.name,
-                namespace=p.namespace, identity=self.identity, spec=ingress_spec(p, p.ingress),
+
+    def _blue_green(self, p: HAApiDeploymentProps) -> None:
+        self.preview_service_name = f"{p.name}-preview"
+        self.deployments = {}
+        for colour in COLOURS:
+            identity = self.colour_identity(colour)
+            name = f"{p.name}-{colour}"
+            # The colour's Deployment is the primary object of this construct
+            # in blue-green mode, so it hangs under "Resource".
+            deployment = api_object(
+                self, f"Resource{colour.title()}", api_version="apps/v1", kind="Deployment", name=name,
+                namespace=p.namespace, identity=identity, labels={COLOUR_LABEL: colour},
+                spec=deployment_spec(p, identity, colour=colour),
             )
+            self.deployments[name] = deployment
+            if p.replicas > 1:
+                # One budget per colour with maxUnavailable 1: it never blocks a
+                # drain, holds at any replica count (the idle floor included), and
+                # does not change when the colours switch.
+                api_object(
+                    self, f"DisruptionBudget{colour.title()}", api_version="policy/v1",
+                    kind="PodDisruptionBudget", name=name, namespace=p.namespace, identity=self.identity,
+                    labels={COLOUR_LABEL: colour},
+                    spec={
+                        "maxUnavailable": 1,
+                        "selector": {"matchLabels": colour_selector(self.identity, colour)},
+                        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                    },
+                )
+        self.deployment = self.deployments[f"{p.name}-{p.live_colour}"]
+        self.service = api_object(
+            self, "Service", api_version="v1", kind="Service", name=p.name,
+            namespace=p.namespace, identity=self.identity, labels={RELEASE_ROLE_LABEL: "live"},
+            spec=service_spec(p, self.identity, colour=p.live_colour),
+        )
+        self.preview_service = api_object(
+            self, "PreviewService", api_version="v1", kind="Service", name=self.preview_service_name,
+            namespace=p.namespace, identity=self.identity, labels={RELEASE_ROLE_LABEL: "preview"},
+            spec=service_spec(p, self.identity, colour=p.idle_colour, session_affinity=False),
+        )
+
+    def colour_identity(self, colour: Colour) -> Identity:
+        """The identity of one colour's Deployment and pods: the shared one with that colour's version."""
+        return dataclasses.replace(self.identity, version=image_tag(self.props.colour_image(colour)))
 
     def allow_from(self, client: Endpoint | Any, port: Literal["http", "metrics"] = "http") -> None:
         """Let ``client`` (a construct with an ``endpoint``, or an Endpoint) reach the http or metrics port."""
@@ -228,9 +369,20 @@ class HAApiDeployment(Construct):
         connect(_endpoint_of(client), self.endpoint, (Port.tcp(number),))
 
     def hand_replicas_to_autoscaler(self) -> None:
-        """Omit ``spec.replicas`` so that re-applying the manifest never resets what an HPA chose."""
-        self.deployment.manifest["spec"].pop("replicas", None)
+        """Omit ``spec.replicas`` so that re-applying the manifest never resets what an HPA chose.
+
+        With blue-green both Deployments lose it: each colour then needs its own
+        autoscaler (see ``deployments``), the idle one with ``idle_replicas`` as
+        its minimum.
+        """
+        for deployment in self.deployments.values():
+            deployment.manifest["spec"].pop("replicas", None)
         self.autoscaled = True
+
+
+def colour_selector(identity: Identity, colour: Colour) -> dict[str, str]:
+    """The shared selector narrowed to one colour."""
+    return {**identity.selector(), COLOUR_LABEL: colour}
 
 
 def _endpoint_of(peer: Endpoint | Any) -> Endpoint:
@@ -251,7 +403,7 @@ def pdb_min_available(p: HAApiDeploymentProps) -> int | str:
     return f"{math.floor(100 * (p.replicas - 1) / p.replicas)}%"
 
 
-def container_spec(p: HAApiDeploymentProps) -> dict[str, Any]:
+def container_spec(p: HAApiDeploymentProps, image: str | None = None) -> dict[str, Any]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(p.env.items())]
     env += [
         {"name": k, "valueFrom": {"secretKeyRef": {"name": ref.secret_name, "key": ref.key}}}
@@ -259,7 +411,7 @@ def container_spec(p: HAApiDeploymentProps) -> dict[str, Any]:
     ]
     container: dict[str, Any] = {
         "name": "api",
-        "image": p.image,
+        "image": image or p.image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [
             {"name": "http", "containerPort": p.http_port, "protocol": "TCP"},
@@ -294,8 +446,10 @@ def _probe(settings: ProbeSettings) -> dict[str, Any]:
     return http_probe(settings, "http")
 
 
-def pod_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, Any]:
-    selector = identity.selector()
+def pod_spec(p: HAApiDeploymentProps, identity: Identity, colour: Colour | None = None) -> dict[str, Any]:
+    # Each colour spreads on its own: the live colour must be zone-balanced
+    # whatever the idle one does.
+    selector = colour_selector(identity, colour) if colour else identity.selector()
     spread = spread_constraints(selector, zones_required=p.zone_spread == "required")
     if p.zone_spread == "required":
         spread[0]["minDomains"] = p.min_zones
@@ -303,7 +457,7 @@ def pod_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, Any]:
         "serviceAccountName": p.name,
         "automountServiceAccountToken": False,
         "securityContext": restricted_pod_security_context(p.run_as_user),
-        "containers": [container_spec(p)],
+        "containers": [container_spec(p, p.colour_image(colour) if colour else None)],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
         "terminationGracePeriodSeconds": p.termination_grace_period_seconds,
         "topologySpreadConstraints": spread,
@@ -316,17 +470,19 @@ def pod_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, Any]:
     return spec
 
 
-def deployment_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, Any]:
+def deployment_spec(p: HAApiDeploymentProps, identity: Identity, colour: Colour | None = None) -> dict[str, Any]:
+    selector = colour_selector(identity, colour) if colour else identity.selector()
+    labels = {**identity.labels(), COLOUR_LABEL: colour} if colour else identity.labels()
     return {
-        "replicas": p.replicas,
+        "replicas": p.colour_replicas(colour) if colour else p.replicas,
         "revisionHistoryLimit": 10,
         "minReadySeconds": p.min_ready_seconds,
         "progressDeadlineSeconds": p.progress_deadline_seconds,
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": p.max_surge}},
-        "selector": {"matchLabels": identity.selector()},
+        "selector": {"matchLabels": selector},
         "template": {
             "metadata": {
-                "labels": identity.labels(),
+                "labels": labels,
                 "annotations": {
                     # Stateless: the cluster autoscaler may evict it to remove a node
                     # (the /tmp emptyDir would otherwise pin it).
@@ -335,22 +491,29 @@ def deployment_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, An
                     "prometheus.io/port": str(p.metrics_port),
                 },
             },
-            "spec": pod_spec(p, identity),
+            "spec": pod_spec(p, identity, colour),
         },
     }
 
 
-def service_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, Any]:
-    return {
+def service_spec(
+    p: HAApiDeploymentProps, identity: Identity, colour: Colour | None = None, session_affinity: bool = True
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
         "type": "ClusterIP",
-        "selector": identity.selector(),
-        "sessionAffinity": "ClientIP",
-        "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": p.session_affinity_timeout_seconds}},
-        "ports": [
-            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
-            {"name": "metrics", "port": p.metrics_port, "targetPort": "metrics", "protocol": "TCP"},
-        ],
+        "selector": colour_selector(identity, colour) if colour else identity.selector(),
     }
+    if session_affinity:
+        spec["sessionAffinity"] = "ClientIP"
+        spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": p.session_affinity_timeout_seconds}}
+    else:
+        # Smoke tests through the preview Service should reach every pod.
+        spec["sessionAffinity"] = "None"
+    spec["ports"] = [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+        {"name": "metrics", "port": p.metrics_port, "targetPort": "metrics", "protocol": "TCP"},
+    ]
+    return spec
 
 
 def ingress_spec(p: HAApiDeploymentProps, ingress: IngressSettings) -> dict[str, Any]:
