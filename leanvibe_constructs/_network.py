@@ -11,6 +11,7 @@ internet) gets no policy, since it is not ours to restrict.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,6 +56,12 @@ class Endpoint:
     identity: Identity | None = None
     scope: Construct | None = field(default=None, compare=False, repr=False)
     default_ports: tuple[Port, ...] = ()
+    more_peers: tuple[dict[str, Any], ...] = ()  # further NetworkPolicyPeers, e.g. one ipBlock per CIDR
+
+    @property
+    def peers(self) -> list[dict[str, Any]]:
+        """Every NetworkPolicyPeer that selects this end, for a rule's ``from`` or ``to``."""
+        return copy.deepcopy([self.peer, *self.more_peers])
 
     @classmethod
     def workload(
@@ -90,6 +97,14 @@ class Endpoint:
         return cls(name, {"ipBlock": block})
 
     @classmethod
+    def ip_blocks(cls, name: str, cidrs: tuple[str, ...] | list[str]) -> Endpoint:
+        """Several address ranges as one end, e.g. the Kubernetes API server's endpoint addresses."""
+        if not cidrs:
+            raise ValueError(f"endpoint {name}: at least one CIDR is required")
+        peers = [{"ipBlock": {"cidr": cidr}} for cidr in cidrs]
+        return cls(name, peers[0], more_peers=tuple(peers[1:]))
+
+    @classmethod
     def internet(cls) -> Endpoint:
         """Public IPv4 addresses: everything except the private and link-local ranges."""
         return cls.ip_block(
@@ -118,22 +133,29 @@ def connect(client: Endpoint, server: Endpoint, ports: tuple[Port, ...] | None =
             server,
             f"{server.name}-from-{client.name}" if client.name != server.name else f"{server.name}-from-peers",
             "Ingress",
-            {"from": [client.peer], "ports": rendered_ports},
+            {"from": client.peers, "ports": rendered_ports},
         )
     if client.is_workload:
         _policy(
             client,
             f"{client.name}-to-{server.name}" if client.name != server.name else f"{client.name}-to-peers",
             "Egress",
-            {"to": [server.peer], "ports": rendered_ports},
+            {"to": server.peers, "ports": rendered_ports},
         )
 
 
 def _policy(owner: Endpoint, name: str, direction: Literal["Ingress", "Egress"], rule: dict[str, Any]) -> None:
     assert owner.scope is not None and owner.identity is not None
+    construct_id = f"NetworkPolicy-{name}"
+    if owner.scope.node.try_find_child(construct_id) is not None:
+        # A second policy with the same name would fail deep inside cdk8s; say what to do instead.
+        raise ValueError(
+            f"NetworkPolicy {name} is declared twice: connect each client and server once, "
+            "with every port the connection needs"
+        )
     api_object(
         owner.scope,
-        f"NetworkPolicy-{name}",
+        construct_id,
         api_version="networking.k8s.io/v1",
         kind="NetworkPolicy",
         name=name,
