@@ -6,16 +6,23 @@ use_wheel_node()  # before anything imports cdk8s and starts the jsii runtime
 
 from ._network import Endpoint, Port  # noqa: E402
 from ._props import PropsError  # noqa: E402
+from .baseline import PlatformBaseline, PlatformBaselineProps, StorageClassSettings  # noqa: E402
 from .ha_api_deployment import HAApiDeployment, HAApiDeploymentProps, IngressSettings, SecretKeyRef  # noqa: E402
 from ._pod import ProbeSettings  # noqa: E402
+from .zero_trust import ZeroTrustPolicies, ZeroTrustPoliciesProps  # noqa: E402
 
 __all__ = [
     "Endpoint",
     "HAApiDeployment",
     "HAApiDeploymentProps",
     "IngressSettings",
+    "PlatformBaseline",
+    "PlatformBaselineProps",
     "Port",
     "ProbeSettings",
     "PropsError",
     "SecretKeyRef",
+    "StorageClassSettings",
+    "ZeroTrustPolicies",
+    "ZeroTrustPoliciesProps",
 ]
