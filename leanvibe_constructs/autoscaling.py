@@ -386,13 +386,22 @@ class SmartAutoscaler(Construct):
         api = target.props
         target.hand_replicas_to_autoscaler()
 
-        self.hpa = api_object(
-            self, "Resource", api_version="autoscaling/v2", kind="HorizontalPodAutoscaler", name=api.name,
-            namespace=api.namespace, identity=target.identity, spec=hpa_spec(p, plan, api.name),
-        )
-        self.vpa = None
-        if p.vertical is not None:
-            self.vpa = _vertical_pod_autoscaler(self, p.vertical, api, target.identity)
+        self.hpas: dict[str, Any] = {}
+        self.vpas: dict[str, Any] = {}
+        for scaled in scaled_deployments(target, plan):
+            suffix = scaled.colour.title() if scaled.colour else ""
+            self.hpas[scaled.name] = api_object(
+                self, f"Resource{suffix}", api_version="autoscaling/v2", kind="HorizontalPodAutoscaler",
+                name=scaled.name, namespace=api.namespace, identity=scaled.identity, labels=scaled.labels,
+                spec=hpa_spec(p, plan, scaled.name, min_replicas=scaled.min_replicas),
+            )
+            if p.vertical is not None:
+                self.vpas[scaled.name] = _vertical_pod_autoscaler(
+                    self, f"VerticalPodAutoscaler{suffix}", p.vertical, scaled, api.namespace
+                )
+        live = target.deployment.name
+        self.hpa = self.hpas[live]
+        self.vpa = self.vpas.get(live)
         self.reserve = None
         if p.capacity_reserve_pods:
             identity = reserve_identity(api, p.reserve_image)
@@ -417,8 +426,22 @@ def pdb_min_available_pods(api: HAApiDeploymentProps, replicas: int) -> int:
 
 
 def check_target_agreement(api: HAApiDeploymentProps, plan: CapacityPlan) -> None:
-    """The API's PodDisruptionBudget and replica floor must agree with the HPA; PropsError otherwise."""
-    keeps = pdb_min_available_pods(api, plan.min_replicas)
+    """The API's PodDisruptionBudget and replica floor must agree with the HPA; PropsError otherwise.
+
+    Blue-green colours carry a maxUnavailable-1 budget each, which can never
+    block a drain; their idle colour is scaled by its own HPA from
+    ``idle_replicas``, which must then be at least 1.
+    """
+    if api.release == "blue_green":
+        if api.idle_replicas == 0:
+            raise props_error(
+                "SmartAutoscaler",
+                "HAApiDeploymentProps.idle_replicas (0) cannot be an HPA minReplicas (scaling to zero needs the "
+                "HPAScaleToZero alpha feature gate); set idle_replicas >= 1",
+            )
+        keeps = api.replicas - 1
+    else:
+        keeps = pdb_min_available_pods(api, plan.min_replicas)
     if keeps >= plan.min_replicas:
         raise props_error(
             "SmartAutoscaler",
@@ -477,17 +500,50 @@ def hpa_behavior(p: SmartAutoscalerProps, plan: CapacityPlan) -> dict[str, Any]:
     }
 
 
-def hpa_spec(p: SmartAutoscalerProps, plan: CapacityPlan, deployment_name: str) -> dict[str, Any]:
+def hpa_spec(
+    p: SmartAutoscalerProps, plan: CapacityPlan, deployment_name: str, min_replicas: int | None = None
+) -> dict[str, Any]:
     return {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment_name},
-        "minReplicas": plan.min_replicas,
+        "minReplicas": plan.min_replicas if min_replicas is None else min_replicas,
         "maxReplicas": plan.max_replicas,
         "metrics": hpa_metrics(p),
         "behavior": hpa_behavior(p, plan),
     }
 
 
-def vpa_spec(v: VerticalScaling, api: HAApiDeploymentProps) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ScaledDeployment:
+    """One Deployment the autoscaler owns: the API's, or one colour of a blue-green API."""
+
+    name: str
+    identity: Identity
+    labels: dict[str, str]
+    min_replicas: int
+    colour: str | None = None
+
+
+def scaled_deployments(target: HAApiDeployment, plan: CapacityPlan) -> list[ScaledDeployment]:
+    api = target.props
+    if api.release != "blue_green":
+        return [ScaledDeployment(api.name, target.identity, {}, plan.min_replicas)]
+    # Each colour has its own HPA: the live one with the capacity floor, the idle
+    # one with idle_replicas; both may reach max_replicas once traffic moves to them.
+    from .ha_api_deployment import COLOUR_LABEL, COLOURS
+
+    return [
+        ScaledDeployment(
+            name=f"{api.name}-{colour}",
+            identity=target.colour_identity(colour),
+            labels={COLOUR_LABEL: colour},
+            min_replicas=plan.min_replicas if colour == api.live_colour else api.colour_replicas(colour),
+            colour=colour,
+        )
+        for colour in COLOURS
+    ]
+
+
+def vpa_spec(v: VerticalScaling, deployment_name: str) -> dict[str, Any]:
     policy: dict[str, Any] = {
         "containerName": "api",
         "controlledResources": list(v.controlled_resources),
@@ -499,13 +555,15 @@ def vpa_spec(v: VerticalScaling, api: HAApiDeploymentProps) -> dict[str, Any]:
     if v.max_allowed_memory:
         policy["maxAllowed"] = {"memory": v.max_allowed_memory}
     return {
-        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": api.name},
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment_name},
         "updatePolicy": {"updateMode": v.update_mode},
         "resourcePolicy": {"containerPolicies": [policy]},
     }
 
 
-def _vertical_pod_autoscaler(scope: Construct, v: VerticalScaling, api: HAApiDeploymentProps, identity: Identity):
+def _vertical_pod_autoscaler(
+    scope: Construct, id: str, v: VerticalScaling, scaled: ScaledDeployment, namespace: str
+) -> Any:
     # The typed class from `cdk8s import` (imports/io/k8s/autoscaling): one VPA costs
     # about 2-3 ms through jsii against 1.3-1.9 ms as a plain ApiObject, a price worth
     # paying for a class generated from the CRD we validate against.
@@ -513,15 +571,20 @@ def _vertical_pod_autoscaler(scope: Construct, v: VerticalScaling, api: HAApiDep
 
     from .imports.io.k8s import autoscaling as vpa
 
-    spec = vpa_spec(v, api)
+    spec = vpa_spec(v, scaled.name)
     policy = spec["resourcePolicy"]["containerPolicies"][0]
     quantity = vpa.VerticalPodAutoscalerSpecResourcePolicyContainerPoliciesMinAllowed.from_string
     max_quantity = vpa.VerticalPodAutoscalerSpecResourcePolicyContainerPoliciesMaxAllowed.from_string
     return vpa.VerticalPodAutoscaler(
-        scope, "VerticalPodAutoscaler",
-        metadata=cdk8s.ApiObjectMetadata(name=api.name, namespace=api.namespace, labels=identity.labels()),
+        scope, id,
+        metadata=cdk8s.ApiObjectMetadata(
+            name=scaled.name, namespace=namespace,
+            labels={**scaled.identity.labels(), **scaled.labels},
+        ),
         spec=vpa.VerticalPodAutoscalerSpec(
-            target_ref=vpa.VerticalPodAutoscalerSpecTargetRef(api_version="apps/v1", kind="Deployment", name=api.name),
+            target_ref=vpa.VerticalPodAutoscalerSpecTargetRef(
+                api_version="apps/v1", kind="Deployment", name=scaled.name
+            ),
             update_policy=vpa.VerticalPodAutoscalerSpecUpdatePolicy(
                 update_mode=_jsii_enum(vpa.VerticalPodAutoscalerSpecUpdatePolicyUpdateMode, v.update_mode),
             ),
