@@ -10,6 +10,7 @@ from .baseline import PlatformBaseline, PlatformBaselineProps, StorageClassSetti
 from .ha_api_deployment import HAApiDeployment, HAApiDeploymentProps, IngressSettings, SecretKeyRef  # noqa: E402
 from ._pod import ProbeSettings  # noqa: E402
 from .zero_trust import ZeroTrustPolicies, ZeroTrustPoliciesProps  # noqa: E402
+from .redis_sentinel import RedisSentinel, RedisSentinelProps  # noqa: E402
 
 __all__ = [
     "Endpoint",
@@ -21,6 +22,8 @@ __all__ = [
     "Port",
     "ProbeSettings",
     "PropsError",
+    "RedisSentinel",
+    "RedisSentinelProps",
     "SecretKeyRef",
     "StorageClassSettings",
     "ZeroTrustPolicies",
