@@ -10,9 +10,11 @@ from .baseline import PlatformBaseline, PlatformBaselineProps, StorageClassSetti
 from .ha_api_deployment import HAApiDeployment, HAApiDeploymentProps, IngressSettings, SecretKeyRef  # noqa: E402
 from ._pod import ProbeSettings  # noqa: E402
 from .zero_trust import ZeroTrustPolicies, ZeroTrustPoliciesProps  # noqa: E402
+from .postgres_ha import BackupSettings, PostgresHA, PostgresHAProps  # noqa: E402
 from .redis_sentinel import RedisSentinel, RedisSentinelProps  # noqa: E402
 
 __all__ = [
+    "BackupSettings",
     "Endpoint",
     "HAApiDeployment",
     "HAApiDeploymentProps",
@@ -20,6 +22,8 @@ __all__ = [
     "PlatformBaseline",
     "PlatformBaselineProps",
     "Port",
+    "PostgresHA",
+    "PostgresHAProps",
     "ProbeSettings",
     "PropsError",
     "RedisSentinel",
