@@ -12,6 +12,7 @@ from ._pod import ProbeSettings  # noqa: E402
 from .zero_trust import ZeroTrustPolicies, ZeroTrustPoliciesProps  # noqa: E402
 from .postgres_ha import BackupSettings, PostgresHA, PostgresHAProps  # noqa: E402
 from .redis_sentinel import RedisSentinel, RedisSentinelProps  # noqa: E402
+from .monitoring import SLI, SLO, MonitoringStack, MonitoringStackProps  # noqa: E402
 
 __all__ = [
     "BackupSettings",
@@ -19,6 +20,8 @@ __all__ = [
     "HAApiDeployment",
     "HAApiDeploymentProps",
     "IngressSettings",
+    "MonitoringStack",
+    "MonitoringStackProps",
     "PlatformBaseline",
     "PlatformBaselineProps",
     "Port",
@@ -28,6 +31,8 @@ __all__ = [
     "PropsError",
     "RedisSentinel",
     "RedisSentinelProps",
+    "SLI",
+    "SLO",
     "SecretKeyRef",
     "StorageClassSettings",
     "ZeroTrustPolicies",
