@@ -121,7 +121,8 @@ def field_changes(old: Any, new: Any, path: str = "") -> list[FieldChange]:
             changes = []
             for name in list(old_by) + [n for n in new_by if n not in old_by]:
                 changes += field_changes(old_by.get(name, MISSING), new_by.get(name, MISSING), f"{path}[{name}]")
-            if not changes:  # same items, new order
+            common = [n for n in old_by if n in new_by]
+            if common != [n for n in new_by if n in old_by]:  # order matters for initContainers, env...
                 changes.append(FieldChange(f"{path} (order)", [i["name"] for i in old], [i["name"] for i in new]))
             return changes
         changes = []
@@ -217,19 +218,19 @@ def read_git_folder(ref: str, folder: Path) -> dict[str, str]:
 def print_diff(title: str, result: DiffResult, console: Console) -> None:
     style = "bold" if result.empty else "bold yellow"
     console.print(f"{title}: {result.summary() if not result.empty else 'no changes'}", style=style,
-                  markup=False, highlight=False)
+                  markup=False, highlight=False, soft_wrap=True)
     for m in result.added:
-        console.print(f"  + {m.ref}  ({_file(m.source)})", style="green", markup=False, highlight=False)
+        console.print(f"  + {m.ref}  ({_file(m.source)})", style="green", markup=False, highlight=False, soft_wrap=True)
     for m in result.removed:
-        console.print(f"  - {m.ref}  ({_file(m.source)})", style="red", markup=False, highlight=False)
+        console.print(f"  - {m.ref}  ({_file(m.source)})", style="red", markup=False, highlight=False, soft_wrap=True)
     for change in result.changed:
-        console.print(f"  ~ {change.ref}  ({_file(change.source)})", style="yellow", markup=False, highlight=False)
+        console.print(f"  ~ {change.ref}  ({_file(change.source)})", style="yellow", markup=False, highlight=False, soft_wrap=True)
         for field_change in change.changes:
             for line in field_change.describe():
-                console.print(f"      {line}", markup=False, highlight=False)
+                console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
     for name in result.reformatted:
         console.print(f"  * {name}: same objects, different bytes (order or formatting)", style="yellow",
-                      markup=False, highlight=False)
+                      markup=False, highlight=False, soft_wrap=True)
 
 
 def _file(source: str) -> str:
