@@ -8,13 +8,16 @@ unknown option value), reported as one line on stderr.
 from __future__ import annotations
 
 import enum
+import functools
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+
+from .scaling_simulator import simulate_command
 
 app = typer.Typer(
     name="leanvibe",
@@ -164,6 +167,15 @@ def diff(
             differs = differs or not result.empty
     if differs:
         raise typer.Exit(1)
+
+
+@app.command("simulate-scaling")
+@functools.wraps(simulate_command)
+def simulate_scaling(*args: Any, **kwargs: Any) -> None:
+    try:
+        simulate_command(*args, **kwargs)
+    except ValueError as error:
+        fail(str(error))
 
 
 def main() -> None:

@@ -289,3 +289,21 @@ def test_command_reports_bad_input_on_stderr(tmp_path, capsys):
     manifest.write_text(yaml.safe_dump(PRODUCTION_HPA))
     assert main([str(manifest), "--trace", "nonsense"]) == 2
     assert "simulate-scaling: bad trace 'nonsense'" in capsys.readouterr().err
+
+
+def test_leanvibe_cli_runs_simulate_scaling(tmp_path):
+    from typer.testing import CliRunner
+
+    from leanvibe_constructs.cli import app
+
+    manifest = tmp_path / "hpa.yaml"
+    manifest.write_text(yaml.safe_dump(PRODUCTION_HPA))
+    runner = CliRunner()
+    ok = runner.invoke(app, ["simulate-scaling", str(manifest), "--trace", "step:867.5:15000:60:200",
+                             "--reserve-pods", "20", "--csv-path", str(tmp_path / "out.csv")])
+    assert ok.exit_code == 0, ok.output
+    assert "time until capacity >= load: 37 s" in ok.output
+    assert (tmp_path / "out.csv").exists()
+    bad = runner.invoke(app, ["simulate-scaling", str(manifest), "--trace", "nonsense"])
+    assert bad.exit_code == 2
+    assert "bad trace 'nonsense'" in bad.output
