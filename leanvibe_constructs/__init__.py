@@ -13,9 +13,11 @@ from .zero_trust import ZeroTrustPolicies, ZeroTrustPoliciesProps  # noqa: E402
 from .postgres_ha import BackupSettings, PostgresHA, PostgresHAProps  # noqa: E402
 from .redis_sentinel import RedisSentinel, RedisSentinelProps  # noqa: E402
 from .monitoring import SLI, SLO, MonitoringStack, MonitoringStackProps  # noqa: E402
+from .autoscaling import CapacityModel, SmartAutoscaler, SmartAutoscalerProps, VerticalScaling  # noqa: E402
 
 __all__ = [
     "BackupSettings",
+    "CapacityModel",
     "Endpoint",
     "HAApiDeployment",
     "HAApiDeploymentProps",
@@ -34,7 +36,10 @@ __all__ = [
     "SLI",
     "SLO",
     "SecretKeyRef",
+    "SmartAutoscaler",
+    "SmartAutoscalerProps",
     "StorageClassSettings",
+    "VerticalScaling",
     "ZeroTrustPolicies",
     "ZeroTrustPoliciesProps",
 ]
