@@ -15,6 +15,8 @@ raises rather than silently doing nothing).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import cdk8s
@@ -82,3 +84,25 @@ def api_object(
     manifest = {"apiVersion": api_version, "kind": kind, "metadata": metadata}
     manifest.update((key, value) for key, value in body.items() if value is not None)
     return ManifestObject(scope, id, manifest)
+
+
+_CHECKOV_ID = re.compile(r"^CKV2?_K8S_[0-9]+$")
+
+
+def checkov_skips(skips: Mapping[str, str]) -> dict[str, str]:
+    """Annotations that skip checkov checks on one object: ``{"CKV_K8S_38": "why"}``.
+
+    A skipped check is an exception written on the object it excuses, with
+    its reason, where a reviewer reads it; checkov reads
+    ``checkov.io/skip<N>: <check>=<reason>`` from the object's metadata.
+    Pass the result as ``annotations=`` to :func:`api_object`.
+    """
+    annotations = {}
+    for index, (check, reason) in enumerate(sorted(skips.items()), start=1):
+        if not _CHECKOV_ID.match(check):
+            raise ValueError(f"checkov skip: {check!r} is not a Kubernetes check id such as 'CKV_K8S_38'")
+        if "\n" in reason or "=" in reason or not 20 <= len(reason) <= 300:
+            # checkov splits the annotation value on '=': a second one crashes it.
+            raise ValueError(f"checkov skip {check}: the reason must be one line of 20 to 300 characters, without '='")
+        annotations[f"checkov.io/skip{index}"] = f"{check}={reason}"
+    return annotations

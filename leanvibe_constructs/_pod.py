@@ -47,6 +47,21 @@ def image_tag(image: str) -> str:
     return match.group("tag")
 
 
+def image_checkov_skips(image: str) -> dict[str, str]:
+    """checkov exceptions a workload needs for an image pinned by tag but not by digest.
+
+    With a digest both checks pass and nothing is skipped. Pass the result
+    through ``_k8s.checkov_skips`` into the workload's annotations.
+    """
+    if "@sha256:" in image:
+        return {}
+    return {
+        "CKV_K8S_43": "pinned by version tag ('latest' is refused); give the image as repo:tag@sha256:<digest> "
+        "to pin the digest too",
+        "CKV_K8S_15": "IfNotPresent with a pinned tag: restarting a pod must not depend on the registry being up",
+    }
+
+
 def restricted_pod_security_context(user_id: int, fs_group: int | None = None) -> dict[str, Any]:
     """Pod securityContext for the Pod Security "restricted" profile."""
     context: dict[str, Any] = {

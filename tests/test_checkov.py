@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from .conftest import require_binary
 from .manifests import DIST, REPO, dist_objects
 
 CHECKOV_DIR = REPO / ".venv-tools" / "checkov" / "bin"
 SKIP_ANNOTATION = re.compile(r"^checkov\.io/skip[0-9]+$")
-SKIP_VALUE = re.compile(r"^(?P<check>CKV2?_K8S_[0-9]+)=(?P<why>[^\n]{20,300})$")
+SKIP_VALUE = re.compile(r"^(?P<check>CKV2?_K8S_[0-9]+)=(?P<why>[^\n=]{20,300})$")
 
 
 def run_checkov(directory: Path) -> dict[str, Any]:
@@ -92,11 +93,45 @@ def test_a_failing_object_is_reported_and_an_annotation_skips_it(tmp_path):
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x"},
         "spec": {"containers": [{"name": "c", "image": "example:1", "securityContext": {"privileged": True}}]},
     }
-    (tmp_path / "pod.yaml").write_text(json.dumps(pod))
+    (tmp_path / "pod.yaml").write_text(yaml.safe_dump(pod, sort_keys=False))
     failed = {c["check_id"] for c in run_checkov(tmp_path)["results"]["failed_checks"]}
     assert "CKV_K8S_16" in failed
     pod["metadata"]["annotations"] = {"checkov.io/skip1": "CKV_K8S_16=the harness test needs one failing check"}
-    (tmp_path / "pod.yaml").write_text(json.dumps(pod))
+    (tmp_path / "pod.yaml").write_text(yaml.safe_dump(pod, sort_keys=False))
     skipped = run_checkov(tmp_path)["results"]["skipped_checks"]
     assert {(c["check_id"], c["check_result"]["suppress_comment"]) for c in skipped} == {
         ("CKV_K8S_16", "the harness test needs one failing check")}
+
+
+def test_image_skips_excuse_a_tag_pinned_image_and_vanish_with_a_digest(tmp_path):
+    from leanvibe_constructs import HAApiDeployment
+    from leanvibe_constructs._k8s import checkov_skips
+    from leanvibe_constructs._pod import image_checkov_skips
+
+    from .manifests import synth_chart
+
+    image = "ghcr.io/leanvibe/agent-hive-api:2.4.1"
+    objects = synth_chart(lambda chart: HAApiDeployment(chart, "Api", image=image))
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    deployment["metadata"]["annotations"] = checkov_skips(image_checkov_skips(image))
+    (tmp_path / "api.yaml").write_text(yaml.safe_dump(deployment, sort_keys=False))
+    results = run_checkov(tmp_path)["results"]
+    assert {"CKV_K8S_15", "CKV_K8S_43"} <= {c["check_id"] for c in results["skipped_checks"]}
+    assert not {"CKV_K8S_15", "CKV_K8S_43"} & {c["check_id"] for c in results["failed_checks"]}
+    assert image_checkov_skips(image + "@sha256:" + "0" * 64) == {}
+
+
+@pytest.mark.parametrize(
+    ("skips", "message"),
+    [
+        ({"CKV_AWS_1": "a reason long enough to be read"}, "not a Kubernetes check id"),
+        ({"CKV_K8S_8": "too short"}, "one line of 20 to 300 characters"),
+        ({"CKV_K8S_8": "two lines\nof reason, which checkov would cut"}, "one line"),
+        ({"CKV_K8S_8": "a reason with key=value in it crashes checkov"}, "without '='"),
+    ],
+)
+def test_checkov_skips_refuses_bad_ids_and_reasons(skips, message):
+    from leanvibe_constructs._k8s import checkov_skips
+
+    with pytest.raises(ValueError, match=message):
+        checkov_skips(skips)
