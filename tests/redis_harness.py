@@ -541,3 +541,71 @@ def run_failover_scenario(lab: SentinelLab, restart_sentinel: int = 0) -> Failov
         int(lab.sentinel_master(j)["num-other-sentinels"]) for j in range(len(lab.layout.sentinels))
     ]
     return report
+
+
+@dataclass
+class QuickRestartReport:
+    old_master: str = ""
+    restarted_after_seconds: float = 0.0
+    new_master: str = ""
+    rejoined_as_replica_of: str = ""
+    rejoin_seconds: float = 0.0  # kill -9 -> old master replicating from the new one
+    masters_after: list[str] = field(default_factory=list)
+    acknowledged_total: int = 0
+    acknowledged_lost: int = 0
+    waited_for_failover: bool = False
+
+    def lines(self) -> list[str]:
+        return [
+            f"quick restart: old master {self.old_master} restarted {self.restarted_after_seconds:.1f} s after "
+            f"kill -9; waited for the failover: {self.waited_for_failover}; replica of {self.rejoined_as_replica_of} "
+            f"after {self.rejoin_seconds:.2f} s; masters: {self.masters_after}; acknowledged writes "
+            f"{self.acknowledged_total}, lost {self.acknowledged_lost}",
+        ]
+
+
+def run_quick_restart_scenario(lab: SentinelLab, restart_after: float = 0.5) -> QuickRestartReport:
+    """kill -9 the master and restart it at once, before the sentinels notice (a kubelet restart).
+
+    The sentinels still name it master; the start-up script must not serve
+    its stale copy as master but wait for the promotion and follow the new one.
+    """
+    report = QuickRestartReport()
+    old = lab.master_from_sentinels()
+    report.old_master = old
+    old_index = lab.node_index(old)
+    writer = AcknowledgedWriter(lab)
+    writer.start()
+    try:
+        wait_until(lambda: len(writer.acknowledged()) >= 200, 10, "200 acknowledged writes before the kill")
+        killed_at = time.monotonic()
+        lab.kill(f"node-{old_index}")
+        time.sleep(restart_after)
+        lab.start_node(old_index)
+        report.restarted_after_seconds = time.monotonic() - killed_at
+
+        def rejoined() -> str | None:
+            state = lab.role(old_index)
+            if state.get("role") == "slave" and state.get("master_link_status") == "up":
+                return f"{state['master_host']}:{state['master_port']}"
+            return None
+
+        report.rejoined_as_replica_of = wait_until(rejoined, 90, "the restarted master to follow a new master")
+        report.rejoin_seconds = time.monotonic() - killed_at
+        report.new_master = lab.master_from_sentinels()
+        wait_until(
+            lambda: len([w for w in writer.acknowledged() if w.master != old]) >= 100,
+            30,
+            "100 acknowledged writes through the new master",
+        )
+    finally:
+        writer.stopping.set()
+        writer.join(timeout=10)
+    report.masters_after = [
+        str(lab.plan.node_address(i)) for i in range(len(lab.layout.nodes)) if lab.role(i).get("role") == "master"
+    ]
+    report.waited_for_failover = "waiting up to" in lab.log(f"node-{old_index}")
+    acknowledged = [w.index for w in writer.acknowledged()]
+    report.acknowledged_total = len(acknowledged)
+    report.acknowledged_lost = len(missing_keys(lab, lab.node_index(report.new_master), acknowledged))
+    return report
