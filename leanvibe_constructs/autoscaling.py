@@ -361,8 +361,12 @@ class SmartAutoscaler(Construct):
     must equal the capacity model's derived minimum; the Deployment then omits
     ``spec.replicas`` so re-applying never resets the HPA's count.
 
-    Attributes: ``plan`` (the :class:`CapacityPlan`), ``hpa``, ``vpa`` and
-    ``reserve`` (None when not enabled).
+    A blue-green API gets one HPA (and VPA) per colour: the live colour with
+    the capacity floor, the idle colour with ``idle_replicas``.
+
+    Attributes: ``plan`` (the :class:`CapacityPlan`), ``hpa`` and ``vpa`` (the
+    live Deployment's; ``vpa`` is None without ``vertical``), ``hpas`` and
+    ``vpas`` (by Deployment name), ``reserve`` (None without a reserve).
     """
 
     def __init__(
@@ -661,6 +665,27 @@ def reserve_deployment_spec(p: SmartAutoscalerProps, api: HAApiDeploymentProps, 
                 ],
             },
         },
+    }
+
+
+def prometheus_adapter_rule(
+    metric_name: str = "http_requests_per_second",
+    counter: str = "http_requests_total",
+    window: str = "1m",
+) -> dict[str, Any]:
+    """The prometheus-adapter ``rules`` entry that serves ``metric_name`` as a Pods metric.
+
+    ``counter`` must count requests as they arrive (or at least including those
+    that fail or time out), so the rate keeps rising under overload. A rate over
+    ``window`` smooths a step: with a 15 s scrape, ``1m`` reaches a quarter of
+    a step after one scrape, which for the seed's 17x step is still far above
+    the target.
+    """
+    return {
+        "seriesQuery": f'{counter}{{namespace!="",pod!=""}}',
+        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+        "name": {"matches": f"^{counter}$", "as": metric_name},
+        "metricsQuery": f"sum(rate(<<.Series>>{{<<.LabelMatchers>>}}[{window}])) by (<<.GroupBy>>)",
     }
 
 

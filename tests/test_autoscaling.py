@@ -296,3 +296,13 @@ def test_bad_props_leave_the_api_untouched_and_add_nothing():
     assert chart.node.try_find_child("Scaling") is None
     assert api.autoscaled is False
     assert find(cdk8s.Testing.synth(chart), "Deployment")["spec"]["replicas"] == 3
+
+
+def test_prometheus_adapter_rule_serves_the_request_rate_per_pod():
+    from leanvibe_constructs.autoscaling import prometheus_adapter_rule
+
+    rule = prometheus_adapter_rule()
+    assert rule["name"] == {"matches": "^http_requests_total$", "as": "http_requests_per_second"}
+    assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+    assert rule["metricsQuery"] == "sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)"
+    assert rule["seriesQuery"] == 'http_requests_total{namespace!="",pod!=""}'
