@@ -1,0 +1,190 @@
+"""GitHubRunners: an actions-runner-controller scale set with least-privilege deploy rights."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from leanvibe_constructs import HAApiDeployment, PropsError
+from leanvibe_constructs.delivery import GitHubRunners, GitHubRunnersProps
+
+from .manifests import find, find_all, synth_chart
+from .schemas import crd_schema, validate_object
+
+URL = "https://github.com/leanvibe/agent-hive"
+IMAGE = "ghcr.io/leanvibe/ci-runner:2.328.0"
+STANDARD_LABELS = {
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/version",
+}
+
+
+def build(**props):
+    return synth_chart(lambda chart: GitHubRunners(chart, "Runners", github_config_url=URL, image=IMAGE, **props))
+
+
+def runner_set(objects):
+    return find(objects, "AutoscalingRunnerSet")
+
+
+def test_runners_snapshot(yaml_snapshot):
+    assert yaml.safe_dump_all(build(), sort_keys=False) == yaml_snapshot
+
+
+def test_scale_set_name_is_the_runs_on_label_with_min_and_max_runners():
+    spec = runner_set(build(name="leanvibe-deploy", min_runners=1, max_runners=3))["spec"]
+    assert spec["runnerScaleSetName"] == "leanvibe-deploy"
+    assert (spec["minRunners"], spec["maxRunners"]) == (1, 3)
+    assert spec["githubConfigUrl"] == URL
+
+
+def test_github_app_credentials_come_from_a_referenced_secret():
+    objects = build(github_app_secret_name="gh-app")
+    assert runner_set(objects)["spec"]["githubConfigSecret"] == "gh-app"
+    assert not find_all(objects, "Secret")
+
+
+def test_runner_has_resource_limits_and_a_bounded_workspace():
+    pod = runner_set(build())["spec"]["template"]["spec"]
+    runner = pod["containers"][0]
+    assert runner["name"] == "runner"  # actions-runner-controller looks the container up by name
+    assert set(runner["resources"]["limits"]) == {"cpu", "memory"}
+    assert runner["resources"]["requests"]["memory"] == runner["resources"]["limits"]["memory"]
+    assert pod["volumes"] == [{"name": "work", "emptyDir": {"sizeLimit": "10Gi"}}]
+
+
+def test_namespace_enforces_baseline_and_reports_restricted():
+    labels = find(build(), "Namespace")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+def test_default_runner_pod_meets_the_restricted_profile():
+    pod = runner_set(build())["spec"]["template"]["spec"]
+    ctx = pod["containers"][0]["securityContext"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 1001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert ctx["allowPrivilegeEscalation"] is False and ctx["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_run_as_root_is_an_explicit_opt_in():
+    pod = runner_set(build(run_as_root=True))["spec"]["template"]["spec"]
+    assert "runAsNonRoot" not in pod["securityContext"]
+    assert pod["containers"][0]["securityContext"]["allowPrivilegeEscalation"] is True
+
+
+def test_deploy_rights_are_a_role_in_the_deploy_namespace_only():
+    objects = build(deploy_namespace="leanvibe")
+    role, binding = find(objects, "Role"), find(objects, "RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "leanvibe"
+    assert not find_all(objects, "ClusterRole") and not find_all(objects, "ClusterRoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "leanvibe-deploy", "namespace": "leanvibe-runners"}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "leanvibe-deploy-deploy"}
+    verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
+    assert verbs == {"create", "get", "list", "patch", "watch"}  # apply, rollout status/undo; never delete
+    resources = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert ("apps", "deployments") in resources and ("apps", "replicasets") in resources
+    assert not {r for _, r in resources} & {"secrets", "roles", "rolebindings", "pods/exec", "*"}
+
+
+def test_kubectl_can_do_what_the_deploy_job_runs():
+    role = find(build(), "Role")
+
+    def allowed(group, resource, verb):
+        return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
+                   for r in role["rules"])
+
+    # apply --server-side (create or patch), rollout status (get/watch), rollout undo
+    # (list ReplicaSets, patch the Deployment), and the Service selector switch (patch).
+    for group, resource, verb in [
+        ("apps", "deployments", "patch"), ("apps", "deployments", "create"), ("apps", "deployments", "watch"),
+        ("apps", "replicasets", "list"), ("", "services", "patch"), ("", "services", "get"),
+        ("policy", "poddisruptionbudgets", "patch"), ("networking.k8s.io", "networkpolicies", "create"),
+    ]:
+        assert allowed(group, resource, verb), (group, resource, verb)
+
+
+def test_runners_without_deploy_rights_get_no_token_and_no_role():
+    objects = build(name="leanvibe-ci", deploy_namespace=None)
+    assert not find_all(objects, "Role") and not find_all(objects, "RoleBinding")
+    assert runner_set(objects)["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert runner_set(build())["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+
+
+def test_network_policy_denies_ingress_and_allows_egress_443_and_dns_only():
+    policy = find(build(), "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"] and policy["ingress"] == []
+    dns, web = policy["egress"]
+    assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
+    assert web == {"ports": [{"port": 443, "protocol": "TCP"}]}
+
+
+def test_policy_selects_the_runner_pods():
+    objects = build()
+    selector = find(objects, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]
+    pod_labels = runner_set(objects)["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= pod_labels.items()
+
+
+def test_allow_to_opens_the_smoke_test_path_to_the_api_both_ways():
+    def build_both(chart):
+        api = HAApiDeployment(chart, "Api", image="ghcr.io/leanvibe/agent-hive-api:2.4.1", release="blue_green")
+        runners = GitHubRunners(chart, "Runners", github_config_url=URL, image=IMAGE)
+        runners.allow_to(api)
+
+    objects = synth_chart(build_both)
+    policies = {p["metadata"]["name"]: p for p in find_all(objects, "NetworkPolicy")}
+    egress = policies["leanvibe-deploy-to-leanvibe-api"]["spec"]
+    ingress = policies["leanvibe-api-from-leanvibe-deploy"]["spec"]
+    assert egress["egress"][0]["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert ingress["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "leanvibe-runners"}
+    assert "leanvibe.dev/colour" not in ingress["podSelector"]["matchLabels"]  # both colours
+
+
+@pytest.mark.parametrize("kubernetes_version", ["1.27.0", "1.37.0"])
+def test_every_object_validates_strictly_and_carries_the_standard_labels(kubernetes_version):
+    objects = build(runner_group="deployers")
+    for obj in objects:
+        assert validate_object(obj, kubernetes_version) is None, obj["kind"]
+        assert STANDARD_LABELS <= set(obj["metadata"]["labels"]), obj["kind"]
+    assert crd_schema("actions.github.com/v1alpha1", "AutoscalingRunnerSet") is not None
+
+
+@pytest.mark.parametrize("kubernetes_version", ["1.27.0", "1.37.0"])
+@pytest.mark.parametrize("props", [{}, {"run_as_root": True, "deploy_namespace": None}])
+def test_runner_pod_template_validates_strictly_as_a_pod(kubernetes_version, props):
+    # The CRD excerpt elides the embedded PodSpec schema; this is the schema it was generated from.
+    template = runner_set(build(**props))["spec"]["template"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "runner", **template["metadata"]},
+           "spec": template["spec"]}
+    assert validate_object(pod, kubernetes_version) is None
+
+
+def test_schema_rejects_a_misspelt_runner_set_field():
+    obj = runner_set(build())
+    obj["spec"]["maxRunner"] = 3
+    assert "maxRunner" in validate_object(obj, "1.37.0")
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ({"min_runners": 5, "max_runners": 2}, r"min_runners \(5\) must be <= max_runners \(2\)"),
+        ({"github_config_url": "github.com/leanvibe"}, r"github_config_url: got 'github.com/leanvibe'"),
+        ({"image": "ghcr.io/actions/actions-runner"}, r"image: got 'ghcr.io/actions/actions-runner'"),
+        ({"deploy_namespace": "leanvibe-runners"}, r"deploy_namespace \(leanvibe-runners\) must differ"),
+        ({"memory_request": "4Gi", "memory_limit": "2Gi"}, r"memory_request \(4Gi\) must be <= memory_limit"),
+        ({"egress_ports": (0,)}, r"egress_ports \(0\) must be TCP ports"),
+        ({"max_runners": 0}, r"max_runners: got 0"),
+    ],
+)
+def test_bad_runner_props_fail_naming_field_value_and_rule(props, expected):
+    with pytest.raises(PropsError, match=expected):
+        GitHubRunnersProps.build(**{"github_config_url": URL, "image": IMAGE, **props})
