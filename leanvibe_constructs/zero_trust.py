@@ -128,14 +128,28 @@ class ZeroTrustPolicies(Construct):
         server: Endpoint | Any,
         ports: Iterable[Port | int] | None = None,
     ) -> None:
-        """Let ``client`` reach ``server`` on ``ports`` (default: the server's declared ports).
+        """Let ``client`` reach ``server``; ``zero_trust.allow(api, redis)``.
 
         Either end is a workload construct (anything with an ``endpoint``) or an
         Endpoint (``zero_trust.ingress_controller``, ``zero_trust.internet``,
-        ``Endpoint.ip_block(...)``). Integers are TCP ports.
+        ``Endpoint.ip_block(...)``). Without ``ports``, a server construct with
+        an ``allow_from`` method decides what a client needs (Redis: the
+        Sentinels and the data nodes); otherwise the server's declared ports
+        are used. Integers are TCP ports.
         """
+        if ports is None and not isinstance(server, Endpoint) and callable(getattr(server, "allow_from", None)):
+            server.allow_from(endpoint_of(client))
+            return
         rendered = None if ports is None else tuple(Port.tcp(p) if isinstance(p, int) else p for p in ports)
         connect(endpoint_of(client), endpoint_of(server), rendered)
+
+    def allow_metrics(self, scraper: Endpoint | Any, *targets: Any) -> None:
+        """Let ``scraper`` (Prometheus) reach the ``metrics_port`` of each target construct."""
+        for target in targets:
+            port = getattr(target, "metrics_port", None)
+            if not isinstance(port, int):
+                raise TypeError(f"{target!r} has no metrics_port to scrape")
+            connect(endpoint_of(scraper), endpoint_of(target), (Port.tcp(port),))
 
     def allow_internet(self, client: Endpoint | Any, ports: Iterable[Port | int]) -> None:
         """Let ``client`` reach public addresses (not private, link-local or CGNAT ranges) on ``ports``."""

@@ -224,3 +224,51 @@ def test_policies_snapshot(yaml_snapshot):
 
     policies = find_all(build(wire), "NetworkPolicy")
     assert yaml.safe_dump_all(policies, sort_keys=False) == yaml_snapshot
+
+
+class _Cache:
+    """A stand-in for a workload construct with its own idea of what a client needs."""
+
+    def __init__(self, scope):
+        from leanvibe_constructs._labels import Identity
+
+        identity = Identity(name="cache", instance="leanvibe-cache", component="cache", part_of="leanvibe",
+                            version="1")
+        self.endpoint = Endpoint.workload(scope, identity=identity, namespace="leanvibe",
+                                          default_ports=(Port.tcp(6379),))
+        sentinel = Identity(name="cache", instance="leanvibe-cache-sentinel", component="sentinel",
+                            part_of="leanvibe", version="1")
+        self.sentinel_endpoint = Endpoint.workload(scope, identity=sentinel, namespace="leanvibe",
+                                                   default_ports=(Port.tcp(26379),))
+        self.metrics_port = 9121
+
+    def allow_from(self, client):
+        from leanvibe_constructs._network import connect
+
+        connect(client, self.endpoint)
+        connect(client, self.sentinel_endpoint)
+
+
+def test_allow_without_ports_lets_the_server_construct_decide_what_a_client_needs():
+    def wire(chart, zero_trust):
+        zero_trust.allow(HAApiDeployment(chart, "Api", image=IMAGE), _Cache(chart))
+
+    names = {p["metadata"]["name"] for p in find_all(build(wire), "NetworkPolicy")}
+    assert {"leanvibe-api-to-leanvibe-cache", "leanvibe-api-to-leanvibe-cache-sentinel",
+            "leanvibe-cache-from-leanvibe-api", "leanvibe-cache-sentinel-from-leanvibe-api"} <= names
+
+
+def test_allow_metrics_opens_each_target_metrics_port_to_the_scraper_only():
+    def wire(chart, zero_trust):
+        api = HAApiDeployment(chart, "Api", image=IMAGE)
+        scraper = HAApiDeployment(chart, "Prometheus", image=IMAGE, name="leanvibe-prometheus")
+        zero_trust.allow_metrics(scraper, api, _Cache(chart))
+
+    opened = {f for f in flows(build(wire)) if f.destination != "kube-dns"}
+    # The stand-in cache has no pods in this chart, so only its policies exist; the API's flow is evaluated.
+    assert opened == {Flow("leanvibe-prometheus", "leanvibe-api", 9090)}
+
+
+def test_allow_metrics_refuses_a_target_without_a_metrics_port():
+    with pytest.raises(TypeError, match="no metrics_port"):
+        build(lambda chart, zt: zt.allow_metrics(HAApiDeployment(chart, "Api", image=IMAGE), zt.internet))
