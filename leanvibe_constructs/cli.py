@@ -178,6 +178,12 @@ def simulate_scaling(*args: Any, **kwargs: Any) -> None:
         fail(str(error))
 
 
+# `leanvibe release plan|watch`: the release steps of the generated deploy job.
+from .delivery.release_cli import release_app  # noqa: E402
+
+app.add_typer(release_app, name="release")
+
+
 def main() -> None:
     app(prog_name="leanvibe")
 

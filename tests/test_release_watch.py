@@ -249,3 +249,11 @@ def test_plan_of_the_committed_production_dist_is_rolling(tmp_path):
     result = CliRunner().invoke(release_app, ["plan", str(DIST / "production"), "--output", str(tmp_path / "r.yaml")])
     assert result.exit_code == 0, result.output
     assert "strategy=rolling" in result.output and "deployments=leanvibe-api" in result.output
+
+
+def test_release_commands_are_registered_in_the_leanvibe_cli():
+    from leanvibe_constructs.cli import app
+
+    result = CliRunner().invoke(app, ["release", "--help"])
+    assert result.exit_code == 0
+    assert "watch" in result.output and "plan" in result.output
