@@ -332,6 +332,12 @@ class SmartAutoscalerProps(Props):
         "them instead of waiting for a node. Default: 0 (no reserve).",
     )
     reserve_image: Image = Field(DEFAULT_RESERVE_IMAGE, description=f"Reserve pod image. Default: '{DEFAULT_RESERVE_IMAGE}'.")
+    reserve_namespace: DnsLabel | None = Field(
+        None,
+        description="Namespace of the reserve Deployment. Preemption works across namespaces, so a namespace of "
+        "its own keeps the reserve out of the API namespace's ResourceQuota (which otherwise must hold "
+        "capacity_reserve_pods x one API pod's requests on top of the API at max). Default: the API's namespace.",
+    )
     reserve_priority_class_name: DnsLabel = Field(
         RESERVE_PRIORITY_CLASS, description=f"PriorityClass of reserve pods. Default: '{RESERVE_PRIORITY_CLASS}'."
     )
@@ -409,14 +415,15 @@ class SmartAutoscaler(Construct):
         self.reserve = None
         if p.capacity_reserve_pods:
             identity = reserve_identity(api, p.reserve_image)
+            namespace = p.reserve_namespace or api.namespace
             self.reserve = api_object(
                 self, "CapacityReserve", api_version="apps/v1", kind="Deployment", name=identity.instance,
-                namespace=api.namespace, identity=identity, spec=reserve_deployment_spec(p, api, identity),
+                namespace=namespace, identity=identity, spec=reserve_deployment_spec(p, api, identity),
             )
             # Pause pods need no network at all: deny both directions.
             api_object(
                 self, "CapacityReserveNetworkPolicy", api_version="networking.k8s.io/v1", kind="NetworkPolicy",
-                name=identity.instance, namespace=api.namespace, identity=identity,
+                name=identity.instance, namespace=namespace, identity=identity,
                 spec={"podSelector": {"matchLabels": identity.selector()}, "policyTypes": ["Ingress", "Egress"]},
             )
 

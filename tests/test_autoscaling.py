@@ -306,3 +306,10 @@ def test_prometheus_adapter_rule_serves_the_request_rate_per_pod():
     assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
     assert rule["metricsQuery"] == "sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)"
     assert rule["seriesQuery"] == 'http_requests_total{namespace!="",pod!=""}'
+
+
+def test_capacity_reserve_may_live_in_its_own_namespace_outside_the_api_quota():
+    objects = build(capacity_reserve_pods=20, reserve_namespace="capacity-reserve")
+    assert find(objects, "Deployment", "leanvibe-api-capacity-reserve")["metadata"]["namespace"] == "capacity-reserve"
+    assert find(objects, "NetworkPolicy", "leanvibe-api-capacity-reserve")["metadata"]["namespace"] == "capacity-reserve"
+    assert hpa_of(objects)["metadata"]["namespace"] == "leanvibe"
