@@ -23,6 +23,7 @@ from leanvibe_constructs.validate.prometheus import relabel, scraped_ports
 from leanvibe_constructs.validate.selectors import parse_selector_string, selector_matches
 
 from .manifests import DIST
+from .schemas import crd_schema, validate_object
 
 FIXTURES = Path(__file__).parent / "fixtures" / "validate"
 PASSING = sorted(p for c in CHECKS for p in (FIXTURES / c.id).glob("pass*.yaml"))
@@ -334,6 +335,47 @@ def test_dist_production_has_no_errors():
     findings = run_checks(load_manifests([DIST / "production"]))
     errors = [f"{f.check}: {f.object}: {f.message}" for f in findings if f.severity is Severity.ERROR]
     assert not errors, "\n".join(errors)
+
+
+def test_an_annotated_exception_keeps_the_finding_as_info_with_its_reason():
+    text = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: kube-state-metrics
+  namespace: shop
+  annotations:
+    validate.leanvibe.io/skip-replicas: "a second replica doubles every series"
+    validate.leanvibe.io/skip-spread: ""
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: ksm}}
+  template:
+    metadata: {labels: {app: ksm}}
+    spec: {containers: [{name: ksm, image: example/ksm:2.13.0}]}
+"""
+    findings = {f.check: f for f in run_checks(parse_documents(text, "ksm"))}
+    waived = findings["replicas"]
+    assert waived.severity is Severity.INFO
+    assert waived.message == "waived (a second replica doubles every series): runs 1 replica: a single node or pod " \
+                             "failure is an outage"
+    assert findings["probes"].severity is Severity.ERROR  # only the named check is waived
+
+
+@pytest.mark.parametrize("kubernetes_version", ["1.27.0", "1.37.0"])
+def test_fixtures_are_real_kubernetes_objects(kubernetes_version):
+    """Failing fixtures are wrong in what they say, never in their schema."""
+    problems = []
+    for path in sorted(FIXTURES.rglob("*.yaml")):
+        if path.parent.name == "malformed":
+            continue
+        for m in load_manifests([path]):
+            if m.group == "monitoring.coreos.com" and crd_schema(m.api_version, m.kind) is None:
+                continue  # no CRD in crds/ to validate against
+            error = validate_object(m.obj, kubernetes_version)
+            if error:
+                problems.append(f"{_id(path)}: {m.ref}: {error}")
+    assert not problems, "\n".join(problems)
 
 
 # --- loading -----------------------------------------------------------------------------------

@@ -135,6 +135,11 @@ CHECKS: tuple[Check, ...] = (
 
 CHECKS_BY_ID = {c.id: c for c in CHECKS}
 
+# A deliberate exception is written on the object, with its reason, e.g.
+#   validate.leanvibe.io/skip-replicas: "two kube-state-metrics replicas double every series"
+# The finding stays in the report, as info carrying the reason; an empty reason waives nothing.
+SKIP_ANNOTATION = "validate.leanvibe.io/skip-"
+
 
 def run_checks(
     manifests: Iterable[Manifest] | Iterable[dict[str, Any]], skip: Iterable[str] = ()
@@ -149,9 +154,13 @@ def run_checks(
         if check.id in skip:
             continue
         for subject, message in check.function(inv):
+            severity = check.severity
+            reason = str((subject.metadata.get("annotations") or {}).get(SKIP_ANNOTATION + check.id, "")).strip()
+            if reason:
+                severity, message = INFO, f"waived ({reason}): {message}"
             findings.append(
                 Finding(
-                    check.id, check.category, check.severity, subject.kind, subject.namespace, subject.name,
+                    check.id, check.category, severity, subject.kind, subject.namespace, subject.name,
                     subject.source, message, check.hint,
                 )
             )
