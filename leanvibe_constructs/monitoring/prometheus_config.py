@@ -85,15 +85,6 @@ def scrape_configs(p: MonitoringStackProps) -> list[dict[str, Any]]:
             ],
         },
         {
-            "job_name": "leanvibe-monitoring",
-            "kubernetes_sd_configs": _pod_discovery(p),
-            "relabel_configs": [
-                _keep(component, "monitoring"),
-                _keep("__meta_kubernetes_pod_container_port_name", "web"),
-                *_target_labels(),
-            ],
-        },
-        {
             # Its series describe other objects (namespace, pod, deployment labels):
             # honor_labels keeps those instead of renaming them exported_*.
             "job_name": "kube-state-metrics",

@@ -130,8 +130,9 @@ class MonitoringStackProps(Props):
     )
     operator: bool = Field(
         False,
-        description="Also emit ServiceMonitor/PodMonitor-free PrometheusRule objects for clusters running the "
-        "Prometheus Operator. Default: False (plain ConfigMaps only).",
+        description="Also emit the rule groups as PrometheusRule objects (monitoring.coreos.com/v1) for a "
+        "Prometheus Operator managed Prometheus to evaluate; the stack's own Prometheus is unchanged. "
+        "Default: False (rule files in a ConfigMap only).",
     )
 
     @classmethod

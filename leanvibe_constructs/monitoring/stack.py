@@ -16,6 +16,7 @@ import json
 import math
 from typing import Any
 
+import yaml
 from constructs import Construct
 
 from .._k8s import api_object
@@ -47,6 +48,11 @@ from .props import MonitoringStackProps
 
 NOBODY = 65534  # the uid the upstream Prometheus, Alertmanager and kube-state-metrics images run as
 GRAFANA_UID = 472  # the grafana image's user
+
+# The platform's scrape contract: the container port serving /metrics is named
+# "metrics", even where it also serves the UI and API (Prometheus, Alertmanager,
+# Grafana), so one scrape job and one validation rule cover every workload.
+WEB_PORT_NAME = "metrics"
 
 KUBE_STATE_METRICS_RESOURCES = (
     "deployments", "statefulsets", "pods", "horizontalpodautoscalers", "persistentvolumeclaims",
@@ -164,12 +170,12 @@ def prometheus_statefulset_spec(p: MonitoringStackProps, identity: Identity, con
             f"--storage.tsdb.retention.size={retention_size(p)}",
             f"--web.listen-address=:{PROMETHEUS_PORT}",
         ],
-        ports=[{"name": "web", "containerPort": PROMETHEUS_PORT, "protocol": "TCP"}],
+        ports=[{"name": WEB_PORT_NAME, "containerPort": PROMETHEUS_PORT, "protocol": "TCP"}],
         resources=_resources(p.prometheus_cpu, p.prometheus_memory, _double(p.prometheus_cpu)),
         # WAL replay after a restart can take minutes on a full volume: allow 15.
-        startupProbe=_http_probe("/-/ready", "web", 15, 60),
-        readinessProbe=_http_probe("/-/ready", "web", 10, 3),
-        livenessProbe=_http_probe("/-/healthy", "web", 15, 6),
+        startupProbe=_http_probe("/-/ready", WEB_PORT_NAME, 15, 60),
+        readinessProbe=_http_probe("/-/ready", WEB_PORT_NAME, 10, 3),
+        livenessProbe=_http_probe("/-/healthy", WEB_PORT_NAME, 15, 6),
         volumeMounts=[
             {"name": "config", "mountPath": "/etc/prometheus/prometheus.yml", "subPath": "prometheus.yml",
              "readOnly": True},
@@ -239,7 +245,7 @@ def alertmanager_statefulset_spec(p: MonitoringStackProps, identity: Identity, c
             {"name": volume, "secret": {"secretName": ref.secret_name, "items": [{"key": ref.key, "path": file_name}],
                                          "defaultMode": 0o440}}
         )
-    ports = [{"name": "web", "containerPort": ALERTMANAGER_PORT, "protocol": "TCP"}]
+    ports = [{"name": WEB_PORT_NAME, "containerPort": ALERTMANAGER_PORT, "protocol": "TCP"}]
     if p.alertmanager_replicas > 1:
         ports += [
             {"name": "cluster-tcp", "containerPort": ALERTMANAGER_CLUSTER_PORT, "protocol": "TCP"},
@@ -252,8 +258,8 @@ def alertmanager_statefulset_spec(p: MonitoringStackProps, identity: Identity, c
         env=[{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
         ports=ports,
         resources=_resources("100m", "256Mi", "500m"),
-        readinessProbe=_http_probe("/-/ready", "web", 10, 3),
-        livenessProbe=_http_probe("/-/healthy", "web", 15, 6),
+        readinessProbe=_http_probe("/-/ready", WEB_PORT_NAME, 10, 3),
+        livenessProbe=_http_probe("/-/healthy", WEB_PORT_NAME, 15, 6),
         volumeMounts=mounts,
     )
     return {
@@ -328,10 +334,10 @@ def grafana_deployment_spec(p: MonitoringStackProps, identity: Identity, config_
             {"name": "GF_AUTH_ANONYMOUS_ENABLED", "value": "false"},
             {"name": "GF_USERS_ALLOW_SIGN_UP", "value": "false"},
         ],
-        ports=[{"name": "web", "containerPort": GRAFANA_PORT, "protocol": "TCP"}],
+        ports=[{"name": WEB_PORT_NAME, "containerPort": GRAFANA_PORT, "protocol": "TCP"}],
         resources=_resources("100m", "256Mi", "1"),
-        readinessProbe=_http_probe("/api/health", "web", 10, 3),
-        livenessProbe=_http_probe("/api/health", "web", 15, 6),
+        readinessProbe=_http_probe("/api/health", WEB_PORT_NAME, 10, 3),
+        livenessProbe=_http_probe("/api/health", WEB_PORT_NAME, 15, 6),
         volumeMounts=[
             {"name": "datasources", "mountPath": "/etc/grafana/provisioning/datasources", "readOnly": True},
             {"name": "dashboard-providers", "mountPath": "/etc/grafana/provisioning/dashboards", "readOnly": True},
@@ -496,7 +502,7 @@ class MonitoringStack(Construct):
                        # Keep one Grafana session on one replica: the two replicas' data
                        # differ slightly (scrape timing), which would make graphs flicker.
                        "sessionAffinity": "ClientIP",
-                       "ports": [{"name": "web", "port": PROMETHEUS_PORT, "targetPort": "web", "protocol": "TCP"}],
+                       "ports": [{"name": "web", "port": PROMETHEUS_PORT, "targetPort": WEB_PORT_NAME, "protocol": "TCP"}],
                    })
         if p.prometheus_replicas > 1:
             _disruption_budget(scope, name, p, who)
@@ -511,7 +517,7 @@ class MonitoringStack(Construct):
         self.alertmanager_statefulset = api_object(
             scope, "Resource", api_version="apps/v1", kind="StatefulSet", name=name, namespace=ns, identity=who,
             spec=alertmanager_statefulset_spec(p, who, _checksum(self.alertmanager_yml)))
-        ports = [{"name": "web", "port": ALERTMANAGER_PORT, "targetPort": "web", "protocol": "TCP"}]
+        ports = [{"name": "web", "port": ALERTMANAGER_PORT, "targetPort": WEB_PORT_NAME, "protocol": "TCP"}]
         if p.alertmanager_replicas > 1:
             ports += [
                 {"name": "cluster-tcp", "port": ALERTMANAGER_CLUSTER_PORT, "targetPort": "cluster-tcp",
@@ -550,7 +556,7 @@ class MonitoringStack(Construct):
             spec=grafana_deployment_spec(p, who, config_hash))
         api_object(scope, "Service", api_version="v1", kind="Service", name=name, namespace=ns, identity=who,
                    spec={"type": "ClusterIP", "selector": who.selector(),
-                         "ports": [{"name": "web", "port": GRAFANA_PORT, "targetPort": "web", "protocol": "TCP"}]})
+                         "ports": [{"name": "web", "port": GRAFANA_PORT, "targetPort": WEB_PORT_NAME, "protocol": "TCP"}]})
 
     def _build_kube_state_metrics(self, scope: Construct) -> None:
         p, who, ns = self.props, self.kube_state_metrics, self.namespace
@@ -578,12 +584,10 @@ class MonitoringStack(Construct):
             spec=kube_state_metrics_deployment_spec(p, who))
 
     def _build_operator_rules(self, scope: Construct) -> None:
-        # For clusters that run the Prometheus Operator: the same rule groups as
-        # PrometheusRule objects, so an operator-managed Prometheus picks them up.
+        # The same rule groups as PrometheusRule objects, for a Prometheus Operator
+        # managed Prometheus (e.g. a central one) to evaluate the platform's SLOs too.
         for file_name, text in sorted(self.rule_files.items()):
             stem = file_name.removesuffix(".yaml")
-            import yaml
-
             api_object(scope, f"PrometheusRule-{stem}", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
                        name=f"{self.prometheus.instance}-{stem}", namespace=self.namespace, identity=self.prometheus,
                        spec=yaml.safe_load(text))
