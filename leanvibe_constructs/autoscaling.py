@@ -48,10 +48,11 @@ from typing import Any, Literal
 from constructs import Construct
 from pydantic import Field, field_validator, model_validator
 
-from ._k8s import api_object
+from ._k8s import api_object, checkov_skips
 from ._labels import Identity
 from ._pod import (
     Image,
+    image_checkov_skips,
     image_tag,
     restricted_container_security_context,
     restricted_pod_security_context,
@@ -70,6 +71,11 @@ DEFAULT_RESERVE_IMAGE = "registry.k8s.io/pause:3.9"
 RESERVE_USER_ID = 65535  # the pause image's own non-root user
 
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+
+RESERVE_CHECKOV_SKIPS = {
+    "CKV_K8S_8": "a pause container only holds room for API pods; it runs no service whose liveness could be probed",
+    "CKV_K8S_9": "reserve pods are never Service endpoints, so readiness gates no traffic; pause has nothing to probe",
+}
 
 # A Pods metric name as exposed by a custom metrics adapter (Prometheus metric naming).
 _METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
@@ -419,6 +425,7 @@ class SmartAutoscaler(Construct):
             self.reserve = api_object(
                 self, "CapacityReserve", api_version="apps/v1", kind="Deployment", name=identity.instance,
                 namespace=namespace, identity=identity, spec=reserve_deployment_spec(p, api, identity),
+                annotations=checkov_skips({**RESERVE_CHECKOV_SKIPS, **image_checkov_skips(p.reserve_image)}),
             )
             # Pause pods need no network at all: deny both directions.
             api_object(

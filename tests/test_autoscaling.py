@@ -313,3 +313,13 @@ def test_capacity_reserve_may_live_in_its_own_namespace_outside_the_api_quota():
     assert find(objects, "Deployment", "leanvibe-api-capacity-reserve")["metadata"]["namespace"] == "capacity-reserve"
     assert find(objects, "NetworkPolicy", "leanvibe-api-capacity-reserve")["metadata"]["namespace"] == "capacity-reserve"
     assert hpa_of(objects)["metadata"]["namespace"] == "leanvibe"
+
+
+def test_capacity_reserve_states_why_it_has_no_probes_and_no_digest():
+    annotations = find(build(capacity_reserve_pods=2), "Deployment", "leanvibe-api-capacity-reserve")["metadata"][
+        "annotations"]
+    skipped = sorted(value.split("=")[0] for key, value in annotations.items() if key.startswith("checkov.io/skip"))
+    assert skipped == ["CKV_K8S_15", "CKV_K8S_43", "CKV_K8S_8", "CKV_K8S_9"]
+    digest = "registry.k8s.io/pause:3.9@sha256:" + "7" * 64
+    pinned = find(build(capacity_reserve_pods=2, reserve_image=digest), "Deployment", "leanvibe-api-capacity-reserve")
+    assert sorted(v.split("=")[0] for v in pinned["metadata"]["annotations"].values()) == ["CKV_K8S_8", "CKV_K8S_9"]
