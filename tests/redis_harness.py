@@ -220,7 +220,7 @@ class SentinelLab:
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         for i in range(len(layout.nodes)):
-            self._prepare(f"node-{i}", ("redis.conf", "redis-start.sh"))
+            self._prepare(f"node-{i}", ("redis.conf", "redis-start.sh", "redis-prestop.sh"))
         for i in range(len(layout.sentinels)):
             self._prepare(f"sentinel-{i}", ("sentinel.conf", "sentinel-monitor.conf", "sentinel-start.sh"))
 
@@ -251,6 +251,23 @@ class SentinelLab:
 
     def start_sentinel(self, i: int) -> None:
         self._start(f"sentinel-{i}", "sentinel-start.sh", f"{self.name}-sentinel-{i}")
+
+    def run_prestop(self, i: int, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run node i's preStop hook as the kubelet would before stopping the pod."""
+        folder = self.plan.process_dir(f"node-{i}")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "POD_NAME": f"{self.name}-{i}",
+            "REDIS_PASSWORD": self.password,
+        }
+        return subprocess.run(
+            ["sh", str(folder / "etc" / "redis-prestop.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def kill(self, process: str, sig: int = signal.SIGKILL) -> None:
         proc = self.processes.pop(process)
@@ -608,4 +625,75 @@ def run_quick_restart_scenario(lab: SentinelLab, restart_after: float = 0.5) -> 
     acknowledged = [w.index for w in writer.acknowledged()]
     report.acknowledged_total = len(acknowledged)
     report.acknowledged_lost = len(missing_keys(lab, lab.node_index(report.new_master), acknowledged))
+    return report
+
+
+@dataclass
+class HandoverReport:
+    old_master: str = ""
+    new_master: str = ""
+    prestop_seconds: float = 0.0  # preStop start -> the sentinels name another master
+    writable_seconds: float = 0.0  # preStop start -> first acknowledged write through the new master
+    acknowledged_total: int = 0
+    acknowledged_lost: int = 0
+    prestop_log: str = ""
+    rejoined_as_replica_of: str = ""
+    masters_after: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [
+            f"planned handover (preStop): {self.old_master} -> {self.new_master}; sentinels switched after "
+            f"{self.prestop_seconds:.2f} s, writable again after {self.writable_seconds:.2f} s; acknowledged writes "
+            f"{self.acknowledged_total}, lost {self.acknowledged_lost}; restarted old master follows "
+            f"{self.rejoined_as_replica_of}; masters: {self.masters_after}",
+        ]
+
+
+def run_handover_scenario(lab: SentinelLab) -> HandoverReport:
+    """A rollout or drain stopping the master: preStop, SIGTERM, restart with the start-up script."""
+    report = HandoverReport()
+    old = lab.master_from_sentinels()
+    report.old_master = old
+    old_index = lab.node_index(old)
+    writer = AcknowledgedWriter(lab)
+    writer.start()
+    try:
+        wait_until(lambda: len(writer.acknowledged()) >= 200, 10, "200 acknowledged writes before the handover")
+        started = time.monotonic()
+        result = lab.run_prestop(old_index)
+        report.prestop_log = (result.stdout + result.stderr).strip()
+        report.new_master = lab.master_from_sentinels()
+        report.prestop_seconds = time.monotonic() - started
+        lab.kill(f"node-{old_index}", signal.SIGTERM)  # what the kubelet does once preStop returns
+        first_write = wait_until(
+            lambda: next((w for w in writer.acknowledged() if w.at > started and w.master != old), None),
+            30,
+            "an acknowledged write through the new master",
+            interval=0.02,
+        )
+        report.writable_seconds = first_write.at - started
+        wait_until(
+            lambda: len([w for w in writer.acknowledged() if w.at > first_write.at]) >= 100,
+            10,
+            "100 more acknowledged writes",
+        )
+    finally:
+        writer.stopping.set()
+        writer.join(timeout=10)
+    acknowledged = [w.index for w in writer.acknowledged()]
+    report.acknowledged_total = len(acknowledged)
+    report.acknowledged_lost = len(missing_keys(lab, lab.node_index(report.new_master), acknowledged))
+
+    lab.start_node(old_index)
+
+    def rejoined() -> str | None:
+        state = lab.role(old_index)
+        if state.get("role") == "slave" and state.get("master_link_status") == "up":
+            return f"{state['master_host']}:{state['master_port']}"
+        return None
+
+    report.rejoined_as_replica_of = wait_until(rejoined, 60, "the stopped master to come back as a replica")
+    report.masters_after = [
+        str(lab.plan.node_address(i)) for i in range(len(lab.layout.nodes)) if lab.role(i).get("role") == "master"
+    ]
     return report

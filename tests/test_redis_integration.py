@@ -35,6 +35,7 @@ from .redis_harness import (
     loopback_revert,
     loopback_rewrite,
     run_failover_scenario,
+    run_handover_scenario,
     run_quick_restart_scenario,
     wait_until,
 )
@@ -75,6 +76,7 @@ def test_loopback_rewrite_changes_only_addresses_ports_and_directories(tmp_path)
     for key, process in [
         ("redis.conf", "node-1"),
         ("redis-start.sh", "node-1"),
+        ("redis-prestop.sh", "node-1"),
         ("sentinel.conf", "sentinel-2"),
         ("sentinel-monitor.conf", "sentinel-2"),
         ("sentinel-start.sh", "sentinel-2"),
@@ -185,6 +187,28 @@ def test_master_restarted_before_the_sentinels_notice_waits_for_the_failover(req
     assert result.rejoined_as_replica_of == result.new_master != result.old_master
     assert result.masters_after == [result.new_master]
     assert result.acknowledged_lost == 0
+
+
+@pytest.mark.integration
+def test_stopping_master_hands_over_in_its_prestop_hook_without_losing_writes(request):
+    require_redis()
+    layout, files = generated()
+    with SentinelLab(files, layout) as lab:
+        try:
+            lab.start_all()
+            result = run_handover_scenario(lab)
+        except Exception:
+            for process in sorted(p.name for p in lab.root.iterdir()):
+                print(f"--- {process} log ---\n{lab.log(process)[-4000:]}")
+            raise
+    report(request, result.lines())
+    assert "handed over to" in result.prestop_log
+    assert result.new_master != result.old_master
+    # Faster than a crash failover, which waits down-after-milliseconds (5 s) first.
+    assert result.writable_seconds < 5
+    assert result.acknowledged_lost == 0
+    assert result.rejoined_as_replica_of == result.new_master
+    assert result.masters_after == [result.new_master]
 
 
 @pytest.mark.integration

@@ -241,6 +241,17 @@ def test_image_is_pinned_and_used_for_data_pods_and_sentinels():
     assert data_set(objects)["metadata"]["labels"]["app.kubernetes.io/version"] == "7.2.9-bookworm"
 
 
+def test_stopping_master_hands_over_before_sigterm():
+    objects = build()
+    redis = container(data_set(objects), "redis")
+    assert redis["lifecycle"]["preStop"]["exec"]["command"] == ["sh", "/etc/redis/redis-prestop.sh"]
+    script = config(objects)["redis-prestop.sh"]
+    assert "HANDOVER_SECONDS=10\n" in script
+    # Handover (pause, failover, wait) must fit in the grace period with room for the shutdown.
+    assert pod_spec(data_set(objects))["terminationGracePeriodSeconds"] >= 10 + 2 * 3 + 10
+    assert "CLIENT PAUSE $((HANDOVER_SECONDS * 1000)) WRITE" in script
+
+
 def test_pods_roll_when_the_generated_configuration_changes():
     default = data_set(build())["spec"]["template"]["metadata"]["annotations"]["leanvibe.dev/config-checksum"]
     slower = data_set(build(down_after_milliseconds=10000))["spec"]["template"]["metadata"]["annotations"]
@@ -393,7 +404,7 @@ def test_listens_on_every_address_and_needs_a_password():
 
 
 @pytest.mark.parametrize("shell", ["sh", "bash", "dash"])
-@pytest.mark.parametrize("script", ["redis-start.sh", "sentinel-start.sh"])
+@pytest.mark.parametrize("script", ["redis-start.sh", "redis-prestop.sh", "sentinel-start.sh"])
 def test_start_up_scripts_parse_as_posix_shell(script, shell):
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed")
