@@ -42,6 +42,7 @@ EXPECTED = {
     "security-context/fail.yaml": [
         "DaemonSet shop/agent: hostNetwork is true",
         "DaemonSet shop/agent: volume 'logs' is of type hostPath",
+        "DaemonSet shop/agent: pod sets unsafe sysctls ['net.core.somaxconn']",
         "DaemonSet shop/agent: container 'setup' does not set runAsNonRoot: true (pod or container)",
         "DaemonSet shop/agent: container 'setup' runAsUser is 0 (root)",
         "DaemonSet shop/agent: container 'setup' has seccompProfile unset (needs RuntimeDefault or Localhost)",
@@ -362,6 +363,7 @@ spec:
     assert findings["probes"].severity is Severity.ERROR  # only the named check is waived
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kubernetes_version", ["1.27.0", "1.37.0"])
 def test_fixtures_are_real_kubernetes_objects(kubernetes_version):
     """Failing fixtures are wrong in what they say, never in their schema."""

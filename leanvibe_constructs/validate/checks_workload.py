@@ -15,6 +15,13 @@ Found = Iterator[tuple[Manifest, str]]
 RESTRICTED_VOLUME_TYPES = {
     "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
 }
+# Namespaced sysctls the Pod Security "baseline" (and so "restricted") profile allows.
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
 _DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 
 
@@ -82,6 +89,11 @@ def security_context(inv: Inventory) -> Found:
                 problems.append(f"volume {volume.get('name')!r} is of type {', '.join(sorted(kinds))}")
         if pod_sc.get("runAsUser") == 0:
             problems.append("pod runAsUser is 0 (root)")
+        unsafe = sorted(s.get("name", "") for s in pod_sc.get("sysctls") or [] if s.get("name") not in SAFE_SYSCTLS)
+        if unsafe:
+            problems.append(f"pod sets unsafe sysctls {unsafe}")
+        if (pod_sc.get("appArmorProfile") or {}).get("type") == "Unconfined":
+            problems.append("pod appArmorProfile is Unconfined")
         containers = w.containers + [_Ephemeral(e) for e in spec.get("ephemeralContainers") or []]
         for c in containers:
             sc = c.spec.get("securityContext") or {}
@@ -106,6 +118,10 @@ def security_context(inv: Inventory) -> Found:
                 problems.append(f"{who} has seccompProfile {seccomp or 'unset'} (needs RuntimeDefault or Localhost)")
             if any(p.get("hostPort") for p in c.spec.get("ports") or []):
                 problems.append(f"{who} uses a hostPort")
+            if sc.get("procMount", "Default") != "Default":
+                problems.append(f"{who} has procMount {sc['procMount']}")
+            if (sc.get("appArmorProfile") or {}).get("type") == "Unconfined":
+                problems.append(f"{who} appArmorProfile is Unconfined")
         for problem in problems:
             yield w.manifest, problem
 

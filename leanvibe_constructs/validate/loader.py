@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from .model import Manifest
+from .model import YAML_LOADER, Manifest
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -51,7 +51,7 @@ def load_file(path: Path) -> list[Manifest]:
 
 def parse_documents(text: str, source: str) -> list[Manifest]:
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(yaml.load_all(text, Loader=YAML_LOADER))
     except yaml.YAMLError as error:
         raise ManifestError(f"{source}: malformed YAML: {_yaml_problem(error)}") from None
     manifests: list[Manifest] = []

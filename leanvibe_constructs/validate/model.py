@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import yaml
+
 from .selectors import selector_matches
+
+# libyaml when available: configuration files in ConfigMaps can be large (dashboards).
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Objects without metadata.namespace land in the namespace kubectl applies
 # into; for reading manifests that is "default".
@@ -270,3 +275,15 @@ class Inventory:
             for key, text in sorted((cm.obj.get("data") or {}).items()):
                 if isinstance(text, str):
                     yield cm, key, text
+
+    @cached_property
+    def config_files(self) -> list[tuple[Manifest, str, Any]]:
+        """(ConfigMap, key, parsed YAML) for every data entry named *.yml, *.yaml or *.rules, parsed once."""
+        parsed = []
+        for cm, key, text in self.config_documents():
+            if key.endswith((".yml", ".yaml", ".rules")):
+                try:
+                    parsed.append((cm, key, yaml.load(text, Loader=YAML_LOADER)))
+                except yaml.YAMLError:
+                    continue  # not YAML after all; no check reads it
+        return parsed

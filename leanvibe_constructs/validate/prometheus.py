@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from .model import Inventory, Manifest, Workload
 from .selectors import parse_selector_string, selector_matches
 
@@ -53,14 +51,11 @@ class ScrapeConfig:
 
 
 def scrape_configs(inv: Inventory) -> list[ScrapeConfig]:
-    found = []
-    for cm, key, text in inv.config_documents():
-        if not key.endswith((".yml", ".yaml")):
-            continue
-        document = _safe_yaml(text)
-        if isinstance(document, dict) and isinstance(document.get("scrape_configs"), list):
-            found.append(ScrapeConfig(cm, key, document))
-    return found
+    return [
+        ScrapeConfig(cm, key, document)
+        for cm, key, document in inv.config_files
+        if isinstance(document, dict) and isinstance(document.get("scrape_configs"), list)
+    ]
 
 
 @dataclass(frozen=True)
@@ -91,10 +86,7 @@ def rules(inv: Inventory) -> list[Rule]:
     found: list[Rule] = []
     for pr in inv.kind("PrometheusRule"):
         found.extend(_rules_of(pr, pr.spec.get("groups")))
-    for cm, key, text in inv.config_documents():
-        if not key.endswith((".yml", ".yaml", ".rules")):
-            continue
-        document = _safe_yaml(text)
+    for cm, _, document in inv.config_files:
         if isinstance(document, dict) and isinstance(document.get("groups"), list):
             found.extend(_rules_of(cm, document["groups"]))
     return found
@@ -110,13 +102,6 @@ def _rules_of(source: Manifest, groups: Any) -> Iterator[Rule]:
 
 def window_seconds(window: str) -> int:
     return int(window[:-1]) * _DURATION[window[-1]]
-
-
-def _safe_yaml(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
 
 
 # --- service discovery ------------------------------------------------------------------------
