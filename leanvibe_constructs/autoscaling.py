@@ -72,6 +72,13 @@ RESERVE_USER_ID = 65535  # the pause image's own non-root user
 
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 
+RESERVE_VALIDATE_SKIPS = {
+    "probes": "a pause container only holds room for API pods; there is no service to probe",
+    "startup-probe": "a pause container starts at once and serves nothing",
+    "pdb": "reserve pods exist to be evicted, by preemption and by node drains; a budget would only slow both",
+    "metrics-port": "a pause container exposes no metrics; the reserve is observed through kube-state-metrics",
+}
+
 RESERVE_CHECKOV_SKIPS = {
     "CKV_K8S_8": "a pause container only holds room for API pods; it runs no service whose liveness could be probed",
     "CKV_K8S_9": "reserve pods are never Service endpoints, so readiness gates no traffic; pause has nothing to probe",
@@ -425,7 +432,15 @@ class SmartAutoscaler(Construct):
             self.reserve = api_object(
                 self, "CapacityReserve", api_version="apps/v1", kind="Deployment", name=identity.instance,
                 namespace=namespace, identity=identity, spec=reserve_deployment_spec(p, api, identity),
-                annotations=checkov_skips({**RESERVE_CHECKOV_SKIPS, **image_checkov_skips(p.reserve_image)}),
+                annotations={
+                    **checkov_skips({**RESERVE_CHECKOV_SKIPS, **image_checkov_skips(p.reserve_image)}),
+                    **{f"validate.leanvibe.io/skip-{check}": why for check, why in RESERVE_VALIDATE_SKIPS.items()},
+                },
+            )
+            # Its own account, with no token: pause never talks to the API server.
+            api_object(
+                self, "CapacityReserveServiceAccount", api_version="v1", kind="ServiceAccount",
+                name=identity.instance, namespace=namespace, identity=identity, automountServiceAccountToken=False,
             )
             # Pause pods need no network at all: deny both directions.
             api_object(
@@ -662,6 +677,7 @@ def reserve_deployment_spec(p: SmartAutoscalerProps, api: HAApiDeploymentProps, 
             },
             "spec": {
                 "priorityClassName": p.reserve_priority_class_name,
+                "serviceAccountName": identity.instance,
                 # Preemption waits for the victim's grace period; a pause pod has nothing to drain.
                 "terminationGracePeriodSeconds": 0,
                 "automountServiceAccountToken": False,

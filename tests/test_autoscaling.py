@@ -323,3 +323,14 @@ def test_capacity_reserve_states_why_it_has_no_probes_and_no_digest():
     digest = "registry.k8s.io/pause:3.9@sha256:" + "7" * 64
     pinned = find(build(capacity_reserve_pods=2, reserve_image=digest), "Deployment", "leanvibe-api-capacity-reserve")
     assert sorted(v.split("=")[0] for v in pinned["metadata"]["annotations"].values()) == ["CKV_K8S_8", "CKV_K8S_9"]
+
+
+def test_capacity_reserve_runs_as_its_own_tokenless_service_account_and_waives_only_what_pause_cannot_do():
+    objects = build(capacity_reserve_pods=2)
+    reserve = find(objects, "Deployment", "leanvibe-api-capacity-reserve")
+    account = find(objects, "ServiceAccount", "leanvibe-api-capacity-reserve")
+    assert pod_spec(reserve)["serviceAccountName"] == account["metadata"]["name"]
+    assert account["automountServiceAccountToken"] is False
+    waived = sorted(k.removeprefix("validate.leanvibe.io/skip-") for k in reserve["metadata"]["annotations"]
+                    if k.startswith("validate.leanvibe.io/skip-"))
+    assert waived == ["metrics-port", "pdb", "probes", "startup-probe"]
