@@ -54,10 +54,12 @@ def _environments(requested: list[str] | None) -> tuple[str, ...]:
 
 EnvOption = Annotated[
     list[str] | None,
-    typer.Option("--env", "-e", metavar="ENV", help="Environment to synthesize (repeatable): production, dev. Default: all."),
+    typer.Option(
+        "--env", "-e", metavar="ENV", help="Environment to synthesize (repeatable): production, dev. Default: all."
+    ),
 ]
 OutdirOption = Annotated[
-    Path, typer.Option("--outdir", "-o", metavar="DIR", help="Folder holding one sub-folder per environment. Default: dist.")
+    Path, typer.Option("--outdir", "-o", metavar="DIR", help="Folder holding one sub-folder per environment.")
 ]
 
 
@@ -82,7 +84,8 @@ def validate(
                                                 metavar="PATH", show_default=False)],
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.table,
     skip: Annotated[
-        list[str] | None, typer.Option("--skip", metavar="CHECK", help="Check id to skip (repeatable); see `leanvibe checks`.")
+        list[str] | None,
+        typer.Option("--skip", metavar="CHECK", help="Check id to skip (repeatable); see `leanvibe checks`."),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", metavar="FILE", help="Write the report to this file instead of stdout.")

@@ -216,21 +216,23 @@ def read_git_folder(ref: str, folder: Path) -> dict[str, str]:
 
 
 def print_diff(title: str, result: DiffResult, console: Console) -> None:
-    style = "bold" if result.empty else "bold yellow"
-    console.print(f"{title}: {result.summary() if not result.empty else 'no changes'}", style=style,
-                  markup=False, highlight=False, soft_wrap=True)
+    def line(text: str, style: str | None = None) -> None:
+        # markup off: paths like containers[api] are not rich markup; no wrapping, for copy and paste.
+        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+    line(f"{title}: {result.summary() if not result.empty else 'no changes'}",
+         "bold" if result.empty else "bold yellow")
     for m in result.added:
-        console.print(f"  + {m.ref}  ({_file(m.source)})", style="green", markup=False, highlight=False, soft_wrap=True)
+        line(f"  + {m.ref}  ({_file(m.source)})", "green")
     for m in result.removed:
-        console.print(f"  - {m.ref}  ({_file(m.source)})", style="red", markup=False, highlight=False, soft_wrap=True)
+        line(f"  - {m.ref}  ({_file(m.source)})", "red")
     for change in result.changed:
-        console.print(f"  ~ {change.ref}  ({_file(change.source)})", style="yellow", markup=False, highlight=False, soft_wrap=True)
+        line(f"  ~ {change.ref}  ({_file(change.source)})", "yellow")
         for field_change in change.changes:
-            for line in field_change.describe():
-                console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
+            for text in field_change.describe():
+                line(f"      {text}")
     for name in result.reformatted:
-        console.print(f"  * {name}: same objects, different bytes (order or formatting)", style="yellow",
-                      markup=False, highlight=False, soft_wrap=True)
+        line(f"  * {name}: same objects, different bytes (order or formatting)", "yellow")
 
 
 def _file(source: str) -> str:

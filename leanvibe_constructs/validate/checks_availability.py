@@ -46,7 +46,8 @@ def spread(inv: Inventory) -> Found:
         spec = w.pod_spec
         anti = (spec.get("affinity") or {}).get("podAntiAffinity") or {}
         terms = list(anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
-        terms += [t.get("podAffinityTerm") or {} for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []]
+        preferred = anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+        terms += [t.get("podAffinityTerm") or {} for t in preferred]
         constraints = spec.get("topologySpreadConstraints") or []
         if any(_own_pods(t.get("labelSelector"), w) for t in terms + constraints):
             continue

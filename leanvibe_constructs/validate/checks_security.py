@@ -87,7 +87,9 @@ def namespace_defined(inv: Inventory) -> Found:
     for namespace in sorted(inv.namespaces_in_use()):
         if inv.get("Namespace", None, namespace) is None:
             first = next(w.manifest for w in inv.workloads if w.namespace == namespace)
-            yield first, f"namespace {namespace} is not defined in these manifests; its Pod Security labels go unchecked"
+            yield first, (
+                f"namespace {namespace} is not defined in these manifests; its Pod Security labels go unchecked"
+            )
 
 
 def rbac_wildcard(inv: Inventory) -> Found:

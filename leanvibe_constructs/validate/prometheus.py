@@ -175,7 +175,8 @@ def pod_role_targets(workload: Workload) -> list[Target]:
                                    "__address__": POD_IP}, None))
         for port in ports:
             number = int(port.get("containerPort", 0))
-            labels = {**base, **container_meta(container.spec, container.init, port), "__address__": f"{POD_IP}:{number}"}
+            labels = {**base, **container_meta(container.spec, container.init, port),
+                      "__address__": f"{POD_IP}:{number}"}
             targets.append(Target(labels, number))
     return targets
 
@@ -444,7 +445,8 @@ def _operator_scrapes(inv: Inventory, workload: Workload) -> list[ScrapedPort]:
         for endpoint in monitor.spec.get("podMetricsEndpoints") or []:
             for port in container_ports:
                 if endpoint.get("port") == port.get("name") or endpoint.get("portNumber") == port.get("containerPort"):
-                    scraped.append(ScrapedPort(f"podMonitor/{monitor.namespace}/{monitor.name}", int(port["containerPort"])))
+                    job = f"podMonitor/{monitor.namespace}/{monitor.name}"
+                    scraped.append(ScrapedPort(job, int(port["containerPort"])))
     for monitor in inv.kind("ServiceMonitor"):
         any_ns, names = _monitor_namespaces(monitor)
         for svc in services_selecting(inv, workload):
