@@ -185,6 +185,33 @@ class HAApiDeploymentProps(Props):
         "saves capacity, at the price of a switch-back that waits for the old colour to scale up.",
     )
 
+    argo_rollouts: bool = Field(
+        False,
+        description="With release 'blue_green': one Argo Rollouts Rollout (blueGreen strategy) instead of the two "
+        "coloured Deployments, plus an AnalysisTemplate on the Prometheus SLO error ratio that the controller "
+        "runs after each promotion, switching back on failure. Needs the Argo Rollouts controller; the colour "
+        "props do not apply (the controller tracks the colours). Default: False.",
+    )
+    argo_prometheus_url: str = Field(
+        "http://prometheus-operated.monitoring.svc:9090",
+        pattern=r"^https?://",
+        description="Prometheus the AnalysisTemplate queries. Only with argo_rollouts. "
+        "Default: 'http://prometheus-operated.monitoring.svc:9090'.",
+    )
+    argo_max_error_ratio: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="Share of 5xx answers above which the analysis fails. Only with argo_rollouts. Default: 0.01.",
+    )
+    argo_analysis_minutes: int = Field(
+        10,
+        ge=2,
+        le=120,
+        description="Minutes of post-promotion analysis, one measurement a minute; two failed measurements "
+        "abort the release. Only with argo_rollouts. Default: 10.",
+    )
+
     @property
     def live_colour(self) -> Colour:
         """The colour the live Service selects (blue-green only)."""
@@ -211,7 +238,19 @@ class HAApiDeploymentProps(Props):
                         f"{field} ({getattr(self, field)}) is only used with release 'blue_green' "
                         "(release is 'rolling'): set release='blue_green' or drop it"
                     )
+            if self.argo_rollouts:
+                raise ValueError(
+                    "argo_rollouts (True) is only used with release 'blue_green' (release is 'rolling'): "
+                    "set release='blue_green' or drop it"
+                )
             return self
+        if self.argo_rollouts:
+            for field in ("active_colour", "blue_image", "green_image", "idle_replicas"):
+                if getattr(self, field) is not None:
+                    raise ValueError(
+                        f"{field} ({getattr(self, field)}) does not apply with argo_rollouts: the Argo Rollouts "
+                        "controller tracks the colours; set `image` to the version to release"
+                    )
         if self.idle_replicas is not None and self.idle_replicas > self.replicas:
             raise ValueError(
                 f"idle_replicas ({self.idle_replicas}) must be <= replicas ({self.replicas}): "
@@ -286,7 +325,9 @@ class HAApiDeployment(Construct):
             self, "ServiceAccount", api_version="v1", kind="ServiceAccount", name=p.name,
             namespace=p.namespace, identity=self.identity, automountServiceAccountToken=False,
         )
-        if self.blue_green:
+        if self.blue_green and p.argo_rollouts:
+            self._argo_rollout(p)
+        elif self.blue_green:
             self._blue_green(p)
         else:
             self._rolling(p)
@@ -358,6 +399,45 @@ class HAApiDeployment(Construct):
             namespace=p.namespace, identity=self.identity, labels={RELEASE_ROLE_LABEL: "preview"},
             spec=service_spec(p, self.identity, colour=p.idle_colour, session_affinity=False),
         )
+
+    def _argo_rollout(self, p: HAApiDeploymentProps) -> None:
+        # The controller labels each ReplicaSet's pods with rollouts-pod-template-hash
+        # and adds that label to the two Services' selectors itself: ours select
+        # both colours, exactly like the shared endpoint.
+        self.preview_service_name = f"{p.name}-preview"
+        self.analysis_template_name = f"{p.name}-error-ratio"
+        self.analysis_template = api_object(
+            self, "AnalysisTemplate", api_version="argoproj.io/v1alpha1", kind="AnalysisTemplate",
+            name=self.analysis_template_name, namespace=p.namespace, identity=self.identity,
+            spec=analysis_template_spec(p),
+        )
+        self.deployment = api_object(
+            self, "Resource", api_version="argoproj.io/v1alpha1", kind="Rollout", name=p.name,
+            namespace=p.namespace, identity=self.identity, spec=rollout_spec(p, self.identity),
+        )
+        self.deployments = {p.name: self.deployment}
+        self.service = api_object(
+            self, "Service", api_version="v1", kind="Service", name=p.name,
+            namespace=p.namespace, identity=self.identity, labels={RELEASE_ROLE_LABEL: "live"},
+            spec=service_spec(p, self.identity),
+        )
+        self.preview_service = api_object(
+            self, "PreviewService", api_version="v1", kind="Service", name=self.preview_service_name,
+            namespace=p.namespace, identity=self.identity, labels={RELEASE_ROLE_LABEL: "preview"},
+            spec=service_spec(p, self.identity, session_affinity=False),
+        )
+        if p.replicas > 1:
+            api_object(
+                self, "DisruptionBudget", api_version="policy/v1", kind="PodDisruptionBudget", name=p.name,
+                namespace=p.namespace, identity=self.identity,
+                spec={
+                    # Both ReplicaSets during a release, one otherwise: maxUnavailable 1
+                    # holds for either and never blocks a drain.
+                    "maxUnavailable": 1,
+                    "selector": {"matchLabels": self.identity.selector()},
+                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                },
+            )
 
     def colour_identity(self, colour: Colour) -> Identity:
         """The identity of one colour's Deployment and pods: the shared one with that colour's version."""
@@ -514,6 +594,59 @@ def service_spec(
         {"name": "metrics", "port": p.metrics_port, "targetPort": "metrics", "protocol": "TCP"},
     ]
     return spec
+
+
+def rollout_spec(p: HAApiDeploymentProps, identity: Identity) -> dict[str, Any]:
+    """An Argo Rollouts blueGreen Rollout with the same pod template as the Deployment."""
+    deployment = deployment_spec(p, identity)
+    return {
+        "replicas": deployment["replicas"],
+        "revisionHistoryLimit": deployment["revisionHistoryLimit"],
+        "minReadySeconds": deployment["minReadySeconds"],
+        "progressDeadlineSeconds": deployment["progressDeadlineSeconds"],
+        "selector": deployment["selector"],
+        "template": deployment["template"],
+        "strategy": {
+            "blueGreen": {
+                "activeService": p.name,
+                "previewService": f"{p.name}-preview",
+                # Promote as soon as the new ReplicaSet is available; the analysis
+                # after promotion is the gate that switches back.
+                "autoPromotionEnabled": True,
+                "postPromotionAnalysis": {"templates": [{"templateName": f"{p.name}-error-ratio"}]},
+                # The old ReplicaSet stays up (for an instant switch back) until the
+                # analysis has passed, then this long.
+                "scaleDownDelaySeconds": 30,
+                "abortScaleDownDelaySeconds": 30,
+            }
+        },
+    }
+
+
+def analysis_template_spec(p: HAApiDeploymentProps) -> dict[str, Any]:
+    """One Prometheus metric: the live Service's 5xx share, measured each minute after promotion."""
+    from .delivery.release import error_ratio_query
+
+    return {
+        "metrics": [
+            {
+                "name": "error-ratio",
+                "interval": "1m",
+                "count": p.argo_analysis_minutes,
+                # Two failed measurements abort the release: one bad minute is noise.
+                "failureLimit": 1,
+                # An empty result (no traffic yet) is inconclusive, not a pass.
+                "successCondition": f"len(result) > 0 && result[0] <= {p.argo_max_error_ratio:g}",
+                "failureCondition": f"len(result) > 0 && result[0] > {p.argo_max_error_ratio:g}",
+                "provider": {
+                    "prometheus": {
+                        "address": p.argo_prometheus_url,
+                        "query": error_ratio_query(p.name, p.namespace),
+                    }
+                },
+            }
+        ]
+    }
 
 
 def ingress_spec(p: HAApiDeploymentProps, ingress: IngressSettings) -> dict[str, Any]:

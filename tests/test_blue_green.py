@@ -220,3 +220,84 @@ def test_bad_release_props_fail_naming_field_value_and_rule(props, expected):
 def test_rolling_snapshot(yaml_snapshot):
     objects = synth_chart(lambda chart: HAApiDeployment(chart, "Api", image=OLD))
     assert yaml.safe_dump_all(objects, sort_keys=False) == yaml_snapshot
+
+
+# --- argo_rollouts=True: the Argo Rollouts controller runs the blue-green release
+
+
+def build_argo(**props):
+    props = {"image": NEW, "release": "blue_green", "argo_rollouts": True, **props}
+    return synth_chart(lambda chart: HAApiDeployment(chart, "Api", **props))
+
+
+def test_argo_snapshot(yaml_snapshot):
+    assert yaml.safe_dump_all(build_argo(), sort_keys=False) == yaml_snapshot
+
+
+def test_argo_rollout_replaces_the_deployments_and_names_both_services():
+    objects = build_argo()
+    assert not find_all(objects, "Deployment")
+    rollout = find(objects, "Rollout", "leanvibe-api")
+    blue_green = rollout["spec"]["strategy"]["blueGreen"]
+    assert (blue_green["activeService"], blue_green["previewService"]) == ("leanvibe-api", "leanvibe-api-preview")
+    assert blue_green["autoPromotionEnabled"] is True
+    assert blue_green["postPromotionAnalysis"] == {"templates": [{"templateName": "leanvibe-api-error-ratio"}]}
+    # The controller adds rollouts-pod-template-hash to both selectors; ours carry no colour.
+    for name in ("leanvibe-api", "leanvibe-api-preview"):
+        assert COLOUR_LABEL not in find(objects, "Service", name)["spec"]["selector"]
+    rolling = find(synth_chart(lambda chart: HAApiDeployment(chart, "Api", image=NEW)), "Deployment")
+    assert rollout["spec"]["template"] == rolling["spec"]["template"]
+
+
+def test_argo_analysis_queries_the_slo_error_ratio_and_fails_on_two_bad_minutes():
+    template = find(build_argo(argo_max_error_ratio=0.005, argo_analysis_minutes=15), "AnalysisTemplate")
+    (metric,) = template["spec"]["metrics"]
+    assert metric["provider"]["prometheus"]["query"].startswith(
+        'sum(rate(http_requests_total{namespace="leanvibe",service="leanvibe-api",code=~"5.."}[1m]))')
+    assert metric["successCondition"] == "len(result) > 0 && result[0] <= 0.005"
+    assert metric["failureCondition"] == "len(result) > 0 && result[0] > 0.005"
+    assert (metric["interval"], metric["count"], metric["failureLimit"]) == ("1m", 15, 1)
+
+
+@pytest.mark.parametrize("kubernetes_version", ["1.27.0", "1.37.0"])
+def test_argo_objects_validate_strictly_against_the_crds_and_carry_the_standard_labels(kubernetes_version):
+    from .schemas import crd_schema
+
+    objects = build_argo()
+    assert crd_schema("argoproj.io/v1alpha1", "Rollout") and crd_schema("argoproj.io/v1alpha1", "AnalysisTemplate")
+    for obj in objects:
+        assert validate_object(obj, kubernetes_version) is None, obj["kind"]
+        assert STANDARD_LABELS <= set(obj["metadata"]["labels"]), obj["kind"]
+    # The CRD excerpt elides the embedded PodSpec: validate the template as the Pod it becomes.
+    template = find(objects, "Rollout")["spec"]["template"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "api", **template["metadata"]},
+           "spec": template["spec"]}
+    assert validate_object(pod, kubernetes_version) is None
+
+
+def test_argo_schema_rejects_a_misspelt_strategy_field():
+    rollout = find(build_argo(), "Rollout")
+    rollout["spec"]["strategy"]["blueGreen"]["autoPromotion"] = True
+    assert "autoPromotion" in validate_object(rollout, "1.37.0")
+
+
+def test_argo_rollout_hands_its_replicas_to_an_autoscaler():
+    def build_autoscaled(chart):
+        HAApiDeployment(chart, "Api", image=NEW, release="blue_green", argo_rollouts=True).hand_replicas_to_autoscaler()
+
+    assert "replicas" not in find(synth_chart(build_autoscaled), "Rollout")["spec"]
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ({"argo_rollouts": True}, r"argo_rollouts \(True\) is only used with release 'blue_green'"),
+        ({"release": "blue_green", "argo_rollouts": True, "active_colour": "green"},
+         r"active_colour \(green\) does not apply with argo_rollouts"),
+        ({"release": "blue_green", "argo_rollouts": True, "argo_max_error_ratio": 0},
+         r"argo_max_error_ratio: got 0: Input should be greater than 0"),
+    ],
+)
+def test_bad_argo_props_fail_naming_field_value_and_rule(props, expected):
+    with pytest.raises(PropsError, match=expected):
+        HAApiDeploymentProps.build(image=OLD, **props)
