@@ -526,11 +526,12 @@ class Writer(threading.Thread):
             conn.close()
 
 
-def run_failover(cluster: LoopbackCluster, *, rejoin: bool = True, timeout: float = 90) -> FailoverResult:
+def run_failover(
+    cluster: LoopbackCluster, *, rejoin: bool = True, timeout: float = 90, table: str = "failover_probe"
+) -> FailoverResult:
     """Kill -9 the primary under a write load; measure failover time and lost commits; optionally rejoin."""
     old_name = wait_for("a leader", cluster.leader, 30)
     old = cluster.member(old_name)
-    table = "failover_probe"
     cluster.sql(old, f"CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, at timestamptz DEFAULT now())")
     writer = Writer(cluster, table)
     writer.start()
