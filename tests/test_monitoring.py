@@ -18,6 +18,7 @@ from leanvibe_constructs.monitoring import (
     prometheus_config,
 )
 from leanvibe_constructs.monitoring._promql import series_names
+from leanvibe_constructs.monitoring._yaml import dump_yaml
 from leanvibe_constructs.monitoring.dashboards import dashboard_queries
 from leanvibe_constructs.monitoring.platform_alerts import platform_alert_groups, scraped_series
 from leanvibe_constructs.monitoring.slo import WORKBOOK_WINDOWS, recorded_series, slo_rule_groups
@@ -140,7 +141,7 @@ def test_prometheus_persists_on_the_regional_ssd_class_and_bounds_retention():
 
 def test_prometheus_may_only_read_discovery_objects():
     objects = build()
-    role = find(objects, "ClusterRole", "leanvibe-leanvibe-prometheus")
+    role = find(objects, "ClusterRole", "leanvibe-prometheus")
     verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
     assert verbs <= {"get", "list", "watch"}
     resources = {r for rule in role["rules"] for r in rule.get("resources", [])}
@@ -477,4 +478,5 @@ def test_fails_on_a_malformed_label_matcher():
 
 
 def test_production_manifests_match_the_snapshot(yaml_snapshot):
-    assert yaml.safe_dump_all(build(), sort_keys=False) == yaml_snapshot
+    # Literal blocks keep the embedded prometheus.yml, rules and alertmanager.yml reviewable.
+    assert "---\n".join(dump_yaml(obj) for obj in build()) == yaml_snapshot

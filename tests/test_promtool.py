@@ -146,12 +146,20 @@ def _alert(severity: str) -> dict[str, Any]:
     return {"exp_labels": {**AVAILABILITY.sloth_labels(), **rule["labels"]}, "exp_annotations": rule["annotations"]}
 
 
+def _group_order(slo: SLO) -> list[str]:
+    # Without an explicit order promtool evaluates groups in map order, so an alert
+    # could see the previous minute's recordings in one run and this minute's in the
+    # next. Recordings first, as they are listed, makes the timings exact and stable.
+    return [group["name"] for group in slo_rule_groups(slo, RUNBOOKS)]
+
+
 def _test_rules(tmp_path: Path, promtool: str, segments, alert_tests, expr_tests=()) -> None:
     (tmp_path / "slo.yaml").write_text(dump_yaml({"groups": slo_rule_groups(AVAILABILITY, RUNBOOKS)}))
     good, bad = _series(segments)
     test = {
         "rule_files": ["slo.yaml"],
         "evaluation_interval": "1m",
+        "group_eval_order": _group_order(AVAILABILITY),
         "tests": [
             {
                 "interval": "1m",
@@ -224,6 +232,7 @@ def test_two_percent_errors_page_once_the_one_hour_window_crosses_14_4x_and_not_
     )
 
 
+@pytest.mark.slow
 def test_errors_below_the_objective_fire_nothing_over_three_days(promtool, tmp_path):
     three_days = 3 * 24 * 60
     _test_rules(
@@ -235,6 +244,7 @@ def test_errors_below_the_objective_fire_nothing_over_three_days(promtool, tmp_p
     )
 
 
+@pytest.mark.slow
 def test_half_a_percent_errors_for_a_day_opens_a_ticket_and_never_pages(promtool, tmp_path):
     day = 24 * 60
     _test_rules(
@@ -289,6 +299,51 @@ def test_watchdog_always_fires_and_postgres_without_leader_pages(promtool, tmp_p
                 ],
             }
         ],
+    }
+    (tmp_path / "test.yaml").write_text(dump_yaml(test))
+    run(promtool, "test", "rules", "test.yaml", cwd=tmp_path)
+
+
+def test_latency_slo_pages_when_every_request_is_slow_and_stays_quiet_below_budget(promtool, tmp_path):
+    latency = SLO(name="requests-latency", service=SERVICE, sli=SLI.latency(threshold_le="0.5"), objective=0.99)
+    (tmp_path / "slo.yaml").write_text(dump_yaml({"groups": slo_rule_groups(latency, RUNBOOKS)}))
+    rules = {r["labels"]["sloth_severity"]: r for r in alert_rules(latency, RUNBOOKS)["rules"]}
+    page, ticket = (
+        {"exp_labels": {**latency.sloth_labels(), **rules[s]["labels"]}, "exp_annotations": rules[s]["annotations"]}
+        for s in ("page", "ticket")
+    )
+    # With a 1% budget the page needs 14.4% slow requests over the last hour: when every
+    # request is slow, that is 8.64 minutes in (minute 9), the ticket (1x over 6h) comes first.
+    crossing = math.floor(60 * PAGE_SHORT.factor(latency.window) * 0.01 / 1.0) + 1
+    assert crossing == 9
+
+    def histogram(slow_share: float) -> list[dict[str, str]]:
+        # 1000 requests a minute; those within 0.5 s land in the le="0.5" bucket.
+        fast = 1000 * (1 - slow_share)
+        count = f"{_counter(100_000, 1000, CLEAN)} {_counter(100_000 + 1000 * (CLEAN + 1), 1000, 59)}"
+        bucket = f"{_counter(99_000, 1000, CLEAN)} {_counter(99_000 + 1000 * CLEAN + fast, fast, 59)}"
+        return [
+            {"series": f'http_request_duration_seconds_count{{service="{SERVICE}"}}', "values": count},
+            {"series": f'http_request_duration_seconds_bucket{{service="{SERVICE}", le="0.5"}}', "values": bucket},
+        ]
+
+    def case(slow_share: float, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "interval": "1m",
+            "input_series": histogram(slow_share),
+            "alert_rule_test": [
+                {"eval_time": f"{CLEAN + crossing - 1}m", "alertname": latency.alert, "exp_alerts": before},
+                {"eval_time": f"{CLEAN + crossing}m", "alertname": latency.alert, "exp_alerts": after},
+                {"eval_time": f"{CLEAN + 59}m", "alertname": latency.alert, "exp_alerts": after},
+            ],
+        }
+
+    test = {
+        "rule_files": ["slo.yaml"],
+        "evaluation_interval": "1m",
+        "group_eval_order": _group_order(latency),
+        # 0.5% slow is half the budget: nothing fires.
+        "tests": [case(1.0, [ticket], [page, ticket]), case(0.005, [], [])],
     }
     (tmp_path / "test.yaml").write_text(dump_yaml(test))
     run(promtool, "test", "rules", "test.yaml", cwd=tmp_path)

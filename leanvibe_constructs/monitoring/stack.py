@@ -482,10 +482,10 @@ class MonitoringStack(Construct):
         api_object(scope, "ServiceAccount", api_version="v1", kind="ServiceAccount", name=name, namespace=ns,
                    identity=who, automountServiceAccountToken=False)
         api_object(scope, "ClusterRole", api_version="rbac.authorization.k8s.io/v1", kind="ClusterRole",
-                   name=f"{ns}-{name}", identity=who, rules=prometheus_cluster_role_rules())
+                   name=f"{ns}-prometheus", identity=who, rules=prometheus_cluster_role_rules())
         api_object(scope, "ClusterRoleBinding", api_version="rbac.authorization.k8s.io/v1",
-                   kind="ClusterRoleBinding", name=f"{ns}-{name}", identity=who,
-                   roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{ns}-{name}"},
+                   kind="ClusterRoleBinding", name=f"{ns}-prometheus", identity=who,
+                   roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{ns}-prometheus"},
                    subjects=[{"kind": "ServiceAccount", "name": name, "namespace": ns}])
         api_object(scope, "Config", api_version="v1", kind="ConfigMap", name=f"{name}-config", namespace=ns,
                    identity=who, data={"prometheus.yml": self.prometheus_yml})
