@@ -66,12 +66,11 @@ class ZeroTrustPoliciesProps(Props):
         "-n default -l kubernetes.io/service-name=kubernetes`). Required before `allow_kubernetes_api`; "
         "there is no safe default: a wrong range would cut Patroni off its leader lock. Default: none.",
     )
-    kubernetes_api_port: int = Field(
-        443,
-        ge=1,
-        le=65535,
-        description="Port of the API server endpoints, after the Service's DNAT: 443 on GKE, EKS and AKS, "
-        "6443 on kubeadm clusters. Default: 443.",
+    kubernetes_api_ports: tuple[int, ...] = Field(
+        (443, 6443),
+        min_length=1,
+        description="Ports of the API server endpoints, after the Service's DNAT: 443 on GKE, EKS and AKS, "
+        "6443 on kubeadm clusters. Default: (443, 6443), as PostgresHA and MonitoringStack open.",
     )
 
     @field_validator("kubernetes_api_cidrs")
@@ -85,6 +84,13 @@ class ZeroTrustPoliciesProps(Props):
             if network.prefixlen == 0:
                 raise ValueError(f"{cidr!r} would open every address; list the API server's endpoint addresses")
         return cidrs
+
+    @field_validator("kubernetes_api_ports")
+    @classmethod
+    def _check_ports(cls, ports: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= port <= 65535 for port in ports):
+            raise ValueError("ports must be between 1 and 65535")
+        return ports
 
     @field_validator("node_local_dns_ip")
     @classmethod
@@ -157,7 +163,7 @@ class ZeroTrustPolicies(Construct):
 
     def allow_kubernetes_api(self, client: Endpoint | Any) -> None:
         """Let ``client`` reach the Kubernetes API server (Patroni's leader lock, Prometheus discovery)."""
-        connect(endpoint_of(client), self.kubernetes_api, (Port.tcp(self.props.kubernetes_api_port),))
+        connect(endpoint_of(client), self.kubernetes_api, tuple(Port.tcp(n) for n in self.props.kubernetes_api_ports))
 
     @property
     def kubernetes_api(self) -> Endpoint:

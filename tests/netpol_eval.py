@@ -141,10 +141,12 @@ class Cluster:
 
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     policies: list[dict[str, Any]] = field(default_factory=list)
+    _applying: dict[tuple[Any, ...], list[dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     def add_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> None:
         # The API server sets kubernetes.io/metadata.name on every namespace (1.21+).
         self.namespaces[name] = {**(labels or {}), NAMESPACE_NAME_LABEL: name}
+        self._applying.clear()
 
     def add_policy(self, policy: Mapping[str, Any]) -> None:
         if policy.get("kind") != "NetworkPolicy":
@@ -155,6 +157,7 @@ class Cluster:
             if direction not in ("Ingress", "Egress"):
                 raise ValueError(f"unknown policyType {direction!r}")
         self.policies.append(dict(policy))
+        self._applying.clear()
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         return self.namespaces.get(namespace, {NAMESPACE_NAME_LABEL: namespace})
@@ -162,13 +165,16 @@ class Cluster:
     # -- which policies apply --
 
     def policies_for(self, pod: Pod, direction: Literal["Ingress", "Egress"]) -> list[dict[str, Any]]:
-        return [
-            policy
-            for policy in self.policies
-            if policy["metadata"]["namespace"] == pod.namespace
-            and direction in policy_types(policy)
-            and selector_matches(policy["spec"].get("podSelector", {}), pod.labels)
-        ]
+        key = (pod.namespace, tuple(sorted(pod.labels.items())), direction)
+        if key not in self._applying:
+            self._applying[key] = [
+                policy
+                for policy in self.policies
+                if policy["metadata"]["namespace"] == pod.namespace
+                and direction in policy_types(policy)
+                and selector_matches(policy["spec"].get("podSelector", {}), pod.labels)
+            ]
+        return self._applying[key]
 
     def is_isolated(self, pod: Pod, direction: Literal["Ingress", "Egress"]) -> bool:
         return bool(self.policies_for(pod, direction))

@@ -86,39 +86,52 @@ def test_readme_lists_every_skipped_check(report):
     assert not missing, f"README.md does not list the skipped checks {missing}"
 
 
-def test_a_failing_object_is_reported_and_an_annotation_skips_it(tmp_path):
-    # The harness itself: a privileged pod fails CKV_K8S_16; the same pod with a
-    # skip annotation reports the check skipped with its justification.
-    pod = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x"},
-        "spec": {"containers": [{"name": "c", "image": "example:1", "securityContext": {"privileged": True}}]},
-    }
-    (tmp_path / "pod.yaml").write_text(yaml.safe_dump(pod, sort_keys=False))
-    failed = {c["check_id"] for c in run_checkov(tmp_path)["results"]["failed_checks"]}
-    assert "CKV_K8S_16" in failed
-    pod["metadata"]["annotations"] = {"checkov.io/skip1": "CKV_K8S_16=the harness test needs one failing check"}
-    (tmp_path / "pod.yaml").write_text(yaml.safe_dump(pod, sort_keys=False))
-    skipped = run_checkov(tmp_path)["results"]["skipped_checks"]
-    assert {(c["check_id"], c["check_result"]["suppress_comment"]) for c in skipped} == {
-        ("CKV_K8S_16", "the harness test needs one failing check")}
-
-
-def test_image_skips_excuse_a_tag_pinned_image_and_vanish_with_a_digest(tmp_path):
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory) -> dict[str, Any]:
+    """One checkov run over objects with known answers (one run: checkov takes seconds to start)."""
     from leanvibe_constructs import HAApiDeployment
     from leanvibe_constructs._k8s import checkov_skips
     from leanvibe_constructs._pod import image_checkov_skips
 
     from .manifests import synth_chart
 
+    folder = tmp_path_factory.mktemp("checkov-harness")
+
+    def privileged_pod(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "x", **({"annotations": annotations} if annotations else {})},
+            "spec": {"containers": [{"name": "c", "image": "example:1", "securityContext": {"privileged": True}}]},
+        }
+
+    (folder / "failing.yaml").write_text(yaml.safe_dump(privileged_pod("failing"), sort_keys=False))
+    skipped = privileged_pod("skipped", {"checkov.io/skip1": "CKV_K8S_16=the harness test needs one skipped check"})
+    (folder / "skipped.yaml").write_text(yaml.safe_dump(skipped, sort_keys=False))
     image = "ghcr.io/leanvibe/agent-hive-api:2.4.1"
     objects = synth_chart(lambda chart: HAApiDeployment(chart, "Api", image=image))
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     deployment["metadata"]["annotations"] = checkov_skips(image_checkov_skips(image))
-    (tmp_path / "api.yaml").write_text(yaml.safe_dump(deployment, sort_keys=False))
-    results = run_checkov(tmp_path)["results"]
-    assert {"CKV_K8S_15", "CKV_K8S_43"} <= {c["check_id"] for c in results["skipped_checks"]}
-    assert not {"CKV_K8S_15", "CKV_K8S_43"} & {c["check_id"] for c in results["failed_checks"]}
-    assert image_checkov_skips(image + "@sha256:" + "0" * 64) == {}
+    (folder / "api.yaml").write_text(yaml.safe_dump(deployment, sort_keys=False))
+    return run_checkov(folder)["results"]
+
+
+def _checks(results: list[dict[str, Any]], resource_part: str) -> set[str]:
+    return {c["check_id"] for c in results if resource_part in c["resource"]}
+
+
+def test_a_failing_object_is_reported_and_an_annotation_skips_it(harness):
+    assert "CKV_K8S_16" in _checks(harness["failed_checks"], "Pod.x.failing")
+    assert "CKV_K8S_16" not in _checks(harness["failed_checks"], "Pod.x.skipped")
+    assert {(c["check_id"], c["check_result"]["suppress_comment"]) for c in harness["skipped_checks"]
+            if "Pod.x.skipped" in c["resource"]} == {("CKV_K8S_16", "the harness test needs one skipped check")}
+
+
+def test_image_skips_excuse_a_tag_pinned_image_and_vanish_with_a_digest(harness):
+    from leanvibe_constructs._pod import image_checkov_skips
+
+    assert {"CKV_K8S_15", "CKV_K8S_43"} <= _checks(harness["skipped_checks"], "Deployment.leanvibe.leanvibe-api")
+    assert not {"CKV_K8S_15", "CKV_K8S_43"} & _checks(harness["failed_checks"], "Deployment.leanvibe.leanvibe-api")
+    assert image_checkov_skips("ghcr.io/leanvibe/agent-hive-api:2.4.1@sha256:" + "0" * 64) == {}
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,16 @@ from typing import Any
 import pytest
 
 from .manifests import dist_objects
-from .netpol_eval import Cluster, External, Flow, Pod, allowed_flows, candidate_ports, pods_of_workload
+from .netpol_eval import (
+    Cluster,
+    External,
+    Flow,
+    Pod,
+    allowed_flows,
+    candidate_ports,
+    ip_block_matches,
+    pods_of_workload,
+)
 from .test_pod_security import POD_TEMPLATE_KINDS
 
 NAMESPACE = "leanvibe"
@@ -43,17 +52,26 @@ SENTINEL = "leanvibe-redis/sentinel"
 PROMETHEUS = "leanvibe-prometheus"
 ALERTMANAGER = "leanvibe-alertmanager"
 GRAFANA = "leanvibe-grafana"
+KUBE_STATE_METRICS = "leanvibe-kube-state-metrics"
 INGRESS = INGRESS_NAMESPACE
 DNS = "kube-dns"
 INTERNET = "internet"
 KUBERNETES_API = "kubernetes-api"
+KUBELETS = "kubelets"
 STRANGER = "stranger"
 OUTSIDER = "outsider"
 PRIVATE_NETWORK = "private-network"
 CLOUD_METADATA = "cloud-metadata"
-# Policies to the API server, by the names ZeroTrustPolicies.allow_kubernetes_api
-# ("<client>-to-kubernetes-api") and PostgresHA ("<client>-to-kube-apiserver") give them.
-KUBERNETES_API_POLICY_SUFFIXES = ("-to-kubernetes-api", "-to-kube-apiserver")
+# Ends outside the cluster whose address differs per cluster: found in the policies
+# by the names the constructs give them ("<client>-to-kubernetes-api" from
+# ZeroTrustPolicies and MonitoringStack, "-to-kube-apiserver" from PostgresHA).
+NAMED_IP_ENDS = {
+    KUBERNETES_API: ("-to-kubernetes-api", "-to-kube-apiserver"),
+    KUBELETS: ("-to-kubelets",),
+}
+# The API server's endpoint port after the Service's DNAT: 443 on GKE, EKS and AKS,
+# 6443 on kubeadm; the manifests are cloud-neutral, so both are declared.
+KUBERNETES_API_PORTS = (443, 6443)
 
 # --- the oracle: every flow the architecture needs, and nothing else --------------------
 DECLARED: set[Flow] = {
@@ -67,20 +85,29 @@ DECLARED: set[Flow] = {
     Flow(POSTGRES, POSTGRES, 5432),
     Flow(POSTGRES, POSTGRES, 8008),
     # Patroni keeps its leader lock in the Kubernetes API.
-    Flow(POSTGRES, KUBERNETES_API, 443),
+    *(Flow(POSTGRES, KUBERNETES_API, port) for port in KUBERNETES_API_PORTS),
     # Redis replicas follow the master; Sentinels watch the data nodes and talk to each
     # other; a starting data node asks the Sentinels who the master is.
     Flow(REDIS, REDIS, 6379),
     Flow(SENTINEL, REDIS, 6379),
     Flow(SENTINEL, SENTINEL, 26379),
     Flow(REDIS, SENTINEL, 26379),
-    # Prometheus scrapes every metrics port and discovers targets in the Kubernetes API.
+    # Prometheus scrapes every metrics port: the API, the PostgreSQL exporter and
+    # Patroni's REST API, the Redis exporter, the monitoring components (its peer
+    # replica included), and the kubelets; it discovers targets in the Kubernetes API.
     Flow(PROMETHEUS, API, 9090),
     Flow(PROMETHEUS, POSTGRES, 9187),
+    Flow(PROMETHEUS, POSTGRES, 8008),
     Flow(PROMETHEUS, REDIS, 9121),
-    Flow(PROMETHEUS, KUBERNETES_API, 443),
-    # Alerting and dashboards.
+    Flow(PROMETHEUS, PROMETHEUS, 9090),
     Flow(PROMETHEUS, ALERTMANAGER, 9093),
+    Flow(PROMETHEUS, GRAFANA, 3000),
+    Flow(PROMETHEUS, KUBE_STATE_METRICS, 8080),
+    Flow(PROMETHEUS, KUBELETS, 10250),
+    *(Flow(PROMETHEUS, KUBERNETES_API, port) for port in KUBERNETES_API_PORTS),
+    # kube-state-metrics reads object state from the Kubernetes API.
+    *(Flow(KUBE_STATE_METRICS, KUBERNETES_API, port) for port in KUBERNETES_API_PORTS),
+    # Dashboards and alerting.
     Flow(GRAFANA, PROMETHEUS, 9090),
     Flow(ALERTMANAGER, ALERTMANAGER, 9094, "TCP"),  # cluster gossip: TCP and UDP
     Flow(ALERTMANAGER, ALERTMANAGER, 9094, "UDP"),
@@ -135,9 +162,10 @@ def external_ends(policies: list[dict[str, Any]]) -> list[External]:
     """Addresses outside the cluster to probe.
 
     The internet, a private address outside the cluster and the cloud
-    metadata service (no pod may reach either), the Kubernetes API server at
-    the range its policies name, and one address inside every other ipBlock
-    any policy names, so that no ipBlock opens a flow the oracle cannot see.
+    metadata service (no pod may reach either), the Kubernetes API server and
+    the kubelets at the ranges their policies name, and one address inside
+    every other ipBlock any policy names, so that no ipBlock opens a flow the
+    oracle cannot see.
     """
     ends = [
         External(INTERNET, "198.51.100.7"),
@@ -152,14 +180,20 @@ def external_ends(policies: list[dict[str, Any]]) -> list[External]:
         for peer in rule.get(side) or []
         if "ipBlock" in peer
     }
-    api_cidrs = sorted({cidr for name, cidr, _ in blocks if name.endswith(KUBERNETES_API_POLICY_SUFFIXES)})
-    for cidr in api_cidrs:
-        assert ipaddress.ip_network(cidr).prefixlen > 0, f"the Kubernetes API range {cidr} is the whole internet"
-    if api_cidrs:
-        ends.append(External(KUBERNETES_API, sample_address(api_cidrs[0], ())))
-    for cidr, excepted in sorted({(cidr, excepted) for name, cidr, excepted in blocks if cidr not in api_cidrs}):
+    named: set[str] = set()
+    for end, suffixes in NAMED_IP_ENDS.items():
+        cidrs = sorted({cidr for name, cidr, _ in blocks if name.endswith(suffixes)})
+        for cidr in cidrs:
+            assert ipaddress.ip_network(cidr).prefixlen > 0, f"the {end} range {cidr} is the whole internet"
+        if cidrs:
+            ends.append(External(end, sample_address(cidrs[0], ())))
+            named.update(cidrs)
+    for cidr, excepted in sorted({(cidr, excepted) for _, cidr, excepted in blocks if cidr not in named}):
+        block = {"cidr": cidr, "except": list(excepted)}
+        if any(ip_block_matches(block, end.ip) for end in ends):
+            continue  # already probed, e.g. the internet block by the internet address
         address = sample_address(cidr, excepted)
-        if address and not any(address == end.ip for end in ends):
+        if address:
             ends.append(External(f"ipBlock {cidr}", address))
     return ends
 
@@ -231,7 +265,8 @@ def test_internet_egress_is_only_alertmanager_to_pagerduty(flows):
 
 def test_nothing_enters_from_the_internet_or_other_namespaces_except_the_ingress_controller(flows):
     inbound = {f for f in flows if f.source in (INTERNET, PRIVATE_NETWORK, CLOUD_METADATA, OUTSIDER,
-                                                KUBERNETES_API, DNS, INGRESS) or f.source.startswith("ipBlock")}
+                                                KUBERNETES_API, KUBELETS, DNS, INGRESS)
+               or f.source.startswith("ipBlock")}
     assert inbound <= {Flow(INGRESS, API, 8000)}, sorted(map(str, inbound))
 
 

@@ -1,9 +1,10 @@
 """RBAC in dist/: one ServiceAccount per workload, tokens only where the Kubernetes API is used, least privilege.
 
-Only Patroni (its leader lock and member state live in the Kubernetes API)
-and Prometheus (it discovers scrape targets there) talk to the API server.
-Every other pod runs without a token, so a compromised API or Redis pod
-holds no credential for the cluster at all.
+Only Patroni (its leader lock and member state live in the Kubernetes API),
+Prometheus (it discovers scrape targets there) and kube-state-metrics
+(Prometheus's exporter of object state, which it reads there) talk to the
+API server. Every other pod runs without a token, so a compromised API or
+Redis pod holds no credential for the cluster at all.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .test_pod_security import POD_TEMPLATE_KINDS, pod_template
 ENVIRONMENTS = ("production", "dev")
 
 # app.kubernetes.io/name of the workloads that use the Kubernetes API.
-TOKEN_HOLDERS = {"postgresql", "prometheus"}
+TOKEN_HOLDERS = {"postgresql", "prometheus", "kube-state-metrics"}
 ESCALATING_VERBS = {"escalate", "bind", "impersonate"}
 ADMIN_ROLES = {"cluster-admin", "admin", "edit"}
 BROAD_GROUPS = {"system:authenticated", "system:unauthenticated", "system:serviceaccounts"}
@@ -77,7 +78,7 @@ def test_every_workload_runs_as_its_own_service_account(environment):
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_only_patroni_and_prometheus_mount_an_api_token(environment):
+def test_only_patroni_and_the_monitoring_readers_mount_an_api_token(environment):
     objects = dist_objects(environment)
     accounts = service_accounts(objects)
     with_token = {

@@ -146,10 +146,19 @@ def test_kubernetes_api_egress_uses_the_configured_endpoint_addresses():
     policy = find(objects, "NetworkPolicy", "leanvibe-api-to-kubernetes-api")
     assert policy["spec"]["egress"] == [{
         "to": [{"ipBlock": {"cidr": API_SERVER_CIDR}}, {"ipBlock": {"cidr": "172.16.1.0/28"}}],
-        "ports": [{"port": 443, "protocol": "TCP"}],
+        "ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}],
     }]
     opened = {f for f in flows(objects) if f.destination != "kube-dns"}
-    assert opened == {Flow("leanvibe-api", "kubernetes-api", 443)}
+    assert opened == {Flow("leanvibe-api", "kubernetes-api", 443), Flow("leanvibe-api", "kubernetes-api", 6443)}
+
+
+def test_kubernetes_api_port_can_be_narrowed_to_the_clusters_own():
+    def wire(chart, zero_trust):
+        zero_trust.allow_kubernetes_api(HAApiDeployment(chart, "Api", image=IMAGE))
+
+    objects = build(wire, kubernetes_api_cidrs=(API_SERVER_CIDR,), kubernetes_api_ports=(443,))
+    rule = find(objects, "NetworkPolicy", "leanvibe-api-to-kubernetes-api")["spec"]["egress"][0]
+    assert rule["ports"] == [{"port": 443, "protocol": "TCP"}]
 
 
 def test_kubernetes_api_without_addresses_is_refused_before_synthesis():
@@ -185,7 +194,8 @@ def test_allow_rejects_things_that_are_not_endpoints():
     [
         ("kubernetes_api_cidrs", ("0.0.0.0/0",), "would open every address"),
         ("kubernetes_api_cidrs", ("10.0.0.1/8",), "is not a CIDR"),
-        ("kubernetes_api_port", 0, "greater than or equal to 1"),
+        ("kubernetes_api_ports", (0,), "between 1 and 65535"),
+        ("kubernetes_api_ports", (), "at least 1"),
         ("namespace", "Leanvibe", "DNS-1123"),
         ("node_local_dns_ip", "169.254.20", "does not appear to be an IPv4 or IPv6 address"),
         ("dns_pod_labels", {}, "at least 1"),
