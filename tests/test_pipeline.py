@@ -459,3 +459,30 @@ def test_rolling_release_passes_a_healthy_watch_without_undo(tmp_path, prometheu
     calls, outcomes, transcript, failed = run_deploy(tmp_path, url, release="rolling", cluster_colour="", dist=dist)
     assert not failed, transcript
     assert not [c for c in calls if "undo" in c]
+
+
+def _synth_step(name):
+    return next(s for s in steps(workflow(), "synth") if s["name"] == name)
+
+
+def test_drift_step_fails_on_a_changed_or_new_manifest_and_passes_on_a_fresh_one(tmp_path):
+    git = require_binary("git", "apt-get install git")
+    dist = tmp_path / "dist" / "production"
+    dist.mkdir(parents=True)
+    (dist / "20-api.k8s.yaml").write_text("kind: Service\n")
+    for args in (["init", "-q"], ["add", "dist"],
+                 ["-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "dist"]):
+        subprocess.run([git, *args], cwd=tmp_path, check=True, capture_output=True)
+    step = _synth_step("Fail on drift against the committed manifests")
+
+    def run_step():
+        return subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path, env={**os.environ, **step["env"]},
+                              capture_output=True, text=True, timeout=30)
+
+    assert run_step().returncode == 0
+    (dist / "30-new.k8s.yaml").write_text("kind: ConfigMap\n")
+    new = run_step()
+    assert new.returncode == 1 and "::error::dist is stale" in new.stdout and "30-new.k8s.yaml" in new.stdout
+    (dist / "30-new.k8s.yaml").unlink()
+    (dist / "20-api.k8s.yaml").write_text("kind: Deployment\n")
+    assert run_step().returncode == 1
