@@ -92,13 +92,13 @@ def validate(
     ] = None,
 ) -> None:
     """Check manifests for production readiness; exit 1 on any error finding."""
-    from .validate import ManifestError, Severity, load_manifests, run_checks
+    from .validate import CheckError, ManifestError, Severity, load_manifests, run_checks
     from .validate.report import print_table, summary_line, to_json, to_junit
 
     try:
         manifests = load_manifests(paths)
         findings = run_checks(manifests, skip=tuple(skip or ()))
-    except (ManifestError, ValueError) as error:
+    except (ManifestError, CheckError, ValueError) as error:
         fail(str(error))
     if format is ReportFormat.table:
         if output:

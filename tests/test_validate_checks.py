@@ -369,7 +369,7 @@ def test_fixtures_are_real_kubernetes_objects(kubernetes_version):
     """Failing fixtures are wrong in what they say, never in their schema."""
     problems = []
     for path in sorted(FIXTURES.rglob("*.yaml")):
-        if path.parent.name == "malformed":
+        if path.parent.name in ("malformed", "unusual"):
             continue
         for m in load_manifests([path]):
             if m.group == "monitoring.coreos.com" and crd_schema(m.api_version, m.kind) is None:
@@ -378,6 +378,31 @@ def test_fixtures_are_real_kubernetes_objects(kubernetes_version):
             if error:
                 problems.append(f"{_id(path)}: {m.ref}: {error}")
     assert not problems, "\n".join(problems)
+
+
+def test_objects_missing_fields_or_invalid_are_reported_not_crashed_on():
+    findings = run_checks(load_manifests([FIXTURES / "unusual"]))
+    by_check = {(f.check, f.object): f.message for f in findings}
+    assert by_check[("pdb-drain", "PodDisruptionBudget default/p")] == (
+        "its budget cannot be evaluated: 'abc%' is neither an integer nor a percentage (the API server rejects it)"
+    )
+    assert by_check[("hpa-target", "HorizontalPodAutoscaler default/h")] == "has no scaleTargetRef kind and name"
+    assert by_check[("metrics-scraped", "ConfigMap default/cm")].startswith(
+        "prometheus.yml: job x: relabel regex '(' does not compile"
+    )
+
+
+def test_a_check_that_fails_is_one_line_naming_the_check(monkeypatch):
+    from leanvibe_constructs.validate import CheckError, registry
+
+    def broken(inventory):
+        raise KeyError("spec")
+        yield
+
+    broken_check = registry.Check("probes", "workload", Severity.ERROR, "t", "h", broken)
+    monkeypatch.setattr(registry, "CHECKS", (broken_check,))
+    with pytest.raises(CheckError, match=r"^check probes failed on these manifests: KeyError: 'spec'$"):
+        run_checks([])
 
 
 # --- loading -----------------------------------------------------------------------------------

@@ -10,12 +10,13 @@ manifests, not only this library's::
 
 from .loader import ManifestError, load_manifests, parse_documents
 from .model import Inventory, Manifest, Severity
-from .registry import CHECKS, CHECKS_BY_ID, Check, Finding, run_checks
+from .registry import CHECKS, CHECKS_BY_ID, Check, CheckError, Finding, run_checks
 
 __all__ = [
     "CHECKS",
     "CHECKS_BY_ID",
     "Check",
+    "CheckError",
     "Finding",
     "Inventory",
     "Manifest",

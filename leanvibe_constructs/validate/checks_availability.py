@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,8 +80,13 @@ def pdb_overlap(inv: Inventory) -> Found:
             )
 
 
+_INT_OR_PERCENT = re.compile(r"^[0-9]+%?$")
+
+
 def scaled(value: int | str, total: int) -> int:
     """An int-or-percent scaled to ``total``, rounded up as the disruption controller does."""
+    if not _INT_OR_PERCENT.match(str(value)):
+        raise ValueError(f"{value!r} is neither an integer nor a percentage")
     if isinstance(value, str) and value.endswith("%"):
         return math.ceil(int(value[:-1]) * total / 100)
     return int(value)
@@ -104,7 +110,11 @@ def pdb_allows_drain(inv: Inventory) -> Found:
         if not selected:
             continue
         expected = sum(inv.minimum_replicas(w) or 0 for w in selected)
-        keep = desired_healthy(pdb.spec, expected)
+        try:
+            keep = desired_healthy(pdb.spec, expected)
+        except ValueError as error:
+            yield pdb, f"its budget cannot be evaluated: {error} (the API server rejects it)"
+            continue
         if keep is None or keep < expected:
             continue
         budget = (
@@ -140,7 +150,10 @@ def pdb_selector(inv: Inventory) -> Found:
 def hpa_target(inv: Inventory) -> Found:
     for hpa in inv.kind("HorizontalPodAutoscaler"):
         ref = hpa.spec.get("scaleTargetRef") or {}
-        target = inv.get(str(ref.get("kind")), hpa.namespace, str(ref.get("name")))
+        if not ref.get("kind") or not ref.get("name"):
+            yield hpa, "has no scaleTargetRef kind and name"
+            continue
+        target = inv.get(str(ref["kind"]), hpa.namespace, str(ref["name"]))
         if target is None:
             yield hpa, f"scaleTargetRef {ref.get('kind')} {hpa.namespace}/{ref.get('name')} is not in these manifests"
             continue

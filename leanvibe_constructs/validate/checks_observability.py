@@ -6,7 +6,16 @@ import re
 from collections.abc import Iterator
 
 from .model import Inventory, Manifest, Workload
-from .prometheus import SLO_ERROR_SERIES, Rule, rules, scrape_configs, scraped_ports, services_selecting, window_seconds
+from .prometheus import (
+    SLO_ERROR_SERIES,
+    Rule,
+    invalid_relabel_regexes,
+    rules,
+    scrape_configs,
+    scraped_ports,
+    services_selecting,
+    window_seconds,
+)
 
 Found = Iterator[tuple[Manifest, str]]
 
@@ -30,6 +39,9 @@ def metrics_port(inv: Inventory) -> Found:
 
 
 def metrics_scraped(inv: Inventory) -> Found:
+    for config in scrape_configs(inv):
+        for problem in invalid_relabel_regexes(config):
+            yield config.source, f"{config.key}: {problem}; Prometheus refuses this configuration"
     has_config = bool(scrape_configs(inv)) or bool(inv.kind("PodMonitor", "ServiceMonitor"))
     for w in inv.long_running:
         ports = metrics_ports(w)

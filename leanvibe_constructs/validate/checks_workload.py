@@ -168,7 +168,8 @@ def image_digest(inv: Inventory) -> Found:
     for w in inv.workloads:
         for c in w.containers:
             image = str(c.spec.get("image", ""))
-            if not _DIGEST.search(image):
+            _, tag, _ = split_image(image)
+            if tag and not _DIGEST.search(image):  # untagged images are image-pinned's finding
                 yield w.manifest, f"container {c.name!r} image {image!r} is pinned by tag only, not by digest"
 
 

@@ -296,12 +296,33 @@ def _expand(template: str, match: re.Match[str]) -> str:
     return _EXPAND.sub(group, template)
 
 
+def relabel_regex(config: dict[str, Any]) -> re.Pattern[str]:
+    """The compiled regex of one relabel config; ValueError when it does not compile."""
+    pattern = str(config.get("regex", "(.*)"))
+    try:
+        return re.compile(f"(?s:{pattern})")
+    except re.error as error:
+        raise ValueError(f"relabel regex {pattern!r} does not compile: {error}") from None
+
+
+def invalid_relabel_regexes(config: ScrapeConfig) -> list[str]:
+    """'job: problem' for every relabel regex Prometheus would refuse."""
+    problems = []
+    for job in config.jobs:
+        for relabel_config in job.get("relabel_configs") or []:
+            try:
+                relabel_regex(relabel_config)
+            except ValueError as error:
+                problems.append(f"job {job.get('job_name')}: {error}")
+    return problems
+
+
 def relabel(labels: dict[str, str], configs: list[dict[str, Any]]) -> dict[str, str] | None:
     """Apply relabel_configs as Prometheus does; None when the target is dropped."""
     labels = dict(labels)
     for config in configs or []:
         action = str(config.get("action", "replace")).lower()
-        regex = re.compile(f"(?s:{config.get('regex', '(.*)')})")
+        regex = relabel_regex(config)
         separator = str(config.get("separator", ";"))
         value = separator.join(labels.get(str(name), "") for name in config.get("source_labels") or [])
         replacement = str(config.get("replacement", "$1"))
@@ -411,7 +432,10 @@ def scraped_ports(inv: Inventory, workload: Workload) -> list[ScrapedPort]:
                 else:
                     continue
                 for target in targets:
-                    result = relabel({**base, **target.labels}, job.get("relabel_configs") or [])
+                    try:
+                        result = relabel({**base, **target.labels}, job.get("relabel_configs") or [])
+                    except ValueError:
+                        break  # Prometheus refuses the whole configuration; reported by metrics-scraped
                     if result is None or not result.get("__address__"):
                         continue
                     port = re.search(r":(\d+)$", result["__address__"])

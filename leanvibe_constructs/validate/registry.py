@@ -17,6 +17,10 @@ CheckFunction = Callable[[Inventory], Iterator[tuple[Manifest, str]]]
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 
+class CheckError(Exception):
+    """A check that could not run on the given manifests; str() is one line."""
+
+
 @dataclass(frozen=True)
 class Check:
     id: str
@@ -153,7 +157,11 @@ def run_checks(
     for check in CHECKS:
         if check.id in skip:
             continue
-        for subject, message in check.function(inv):
+        try:
+            found = list(check.function(inv))
+        except Exception as error:  # a checker bug must not look like a finding, nor be a traceback
+            raise CheckError(f"check {check.id} failed on these manifests: {type(error).__name__}: {error}") from error
+        for subject, message in found:
             severity = check.severity
             reason = str((subject.metadata.get("annotations") or {}).get(SKIP_ANNOTATION + check.id, "")).strip()
             if reason:
