@@ -47,7 +47,10 @@ AUTOSCALER_EXPENDABLE_CUTOFF = -10
 
 
 class StorageClassSettings(Props):
-    """Provisioner and parameters of the regional SSD StorageClass. Use a preset: ``gke()``, ``eks()``, ``aks()``."""
+    """Provisioner and parameters of the regional SSD StorageClass.
+
+    Use a preset: ``gke()``, ``eks()``, ``aks()``, or ``local_path()`` for a laptop cluster.
+    """
 
     provisioner: str = Field(description="CSI driver name, e.g. 'pd.csi.storage.gke.io'. Required.", min_length=1)
     parameters: dict[str, str] = Field(
@@ -87,8 +90,13 @@ class StorageClassSettings(Props):
         return cls(provisioner="disk.csi.azure.com", parameters={"skuName": "Premium_ZRS"}, zone_redundant=True)
 
     @classmethod
-    def for_cloud(cls, cloud: Literal["gke", "eks", "aks"]) -> StorageClassSettings:
-        presets = {"gke": cls.gke, "eks": cls.eks, "aks": cls.aks}
+    def local_path(cls) -> StorageClassSettings:
+        # Laptop clusters (kind, k3s): a directory on the one node. For dev only.
+        return cls(provisioner="rancher.io/local-path", zone_redundant=False)
+
+    @classmethod
+    def for_cloud(cls, cloud: Literal["gke", "eks", "aks", "local-path"]) -> StorageClassSettings:
+        presets = {"gke": cls.gke, "eks": cls.eks, "aks": cls.aks, "local-path": cls.local_path}
         if cloud not in presets:
             raise ValueError(f"unknown cloud {cloud!r}; expected one of {sorted(presets)}")
         return presets[cloud]()

@@ -105,6 +105,19 @@ def test_storage_binds_in_the_pods_zone_keeps_volumes_and_can_grow():
     assert "storageclass.kubernetes.io/is-default-class" not in storage["metadata"].get("annotations", {})
 
 
+def test_a_laptop_sized_dev_baseline_is_consistent():
+    # The dev environment: one node, kind's local-path provisioner, volumes deleted with their claims.
+    objects = build(
+        quota_requests_cpu="8", quota_limits_cpu="16", quota_requests_memory="16Gi", quota_limits_memory="24Gi",
+        quota_requests_storage="200Gi", quota_pods=40, max_container_cpu="4", max_container_memory="8Gi",
+        max_volume_size="100Gi", storage=StorageClassSettings.local_path(), storage_reclaim_policy="Delete",
+    )
+    storage = find(objects, "StorageClass", "leanvibe-regional-ssd")
+    assert storage["provisioner"] == "rancher.io/local-path" and "parameters" not in storage
+    assert storage["reclaimPolicy"] == "Delete"
+    assert find(objects, "ResourceQuota")["spec"]["hard"]["limits.cpu"] == "16"
+
+
 def test_unknown_cloud_is_refused():
     with pytest.raises(ValueError, match="unknown cloud 'gcp'"):
         StorageClassSettings.for_cloud("gcp")
