@@ -302,6 +302,7 @@ def test_pod_discovery_is_limited_to_the_platform_and_keeps_the_metrics_port():
         "component": "__meta_kubernetes_pod_label_app_kubernetes_io_component",
         "service": "__meta_kubernetes_pod_label_app_kubernetes_io_instance",
         "app": "__meta_kubernetes_pod_label_app_kubernetes_io_name",
+        "colour": "__meta_kubernetes_pod_label_leanvibe_dev_colour",
     }
     assert jobs["kube-state-metrics"]["honor_labels"] is True
     assert jobs["kubelet"]["metric_relabel_configs"][1] == {

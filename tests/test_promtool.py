@@ -347,3 +347,45 @@ def test_latency_slo_pages_when_every_request_is_slow_and_stays_quiet_below_budg
     }
     (tmp_path / "test.yaml").write_text(dump_yaml(test))
     run(promtool, "test", "rules", "test.yaml", cwd=tmp_path)
+
+
+def test_latency_regression_against_last_week_warns_after_thirty_minutes(promtool, tmp_path):
+    groups = platform_alert_groups(RUNBOOKS)
+    (tmp_path / "platform.yaml").write_text(dump_yaml({"groups": groups}))
+    rule = next(r for g in groups for r in g["rules"] if r.get("alert") == "ApiLatencyRegression")
+    week = 7 * 24 * 6  # samples at a 10-minute interval
+    per_sample = 6000
+    # Cumulative share of requests within each bucket: a week of healthy latency
+    # (p95 about 183 ms), then a release that moves the tail (p95 about 438 ms).
+    healthy = {"0.1": 0.90, "0.25": 0.99, "0.5": 1.0, "+Inf": 1.0}
+    regressed = {"0.1": 0.50, "0.25": 0.80, "0.5": 1.0, "+Inf": 1.0}
+    series = []
+    for le in healthy:
+        before, after = per_sample * healthy[le], per_sample * regressed[le]
+        values = f"0+{before:g}x{week} {before * week + after:g}+{after:g}x11"
+        series.append({"series": f'http_request_duration_seconds_bucket{{service="{SERVICE}", le="{le}"}}',
+                       "values": values})
+    test = {
+        "rule_files": ["platform.yaml"],
+        "evaluation_interval": "10m",
+        "tests": [
+            {
+                "interval": "10m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": f"{week * 10}m", "alertname": "ApiLatencyRegression", "exp_alerts": []},
+                    # Regressed from minute week+10; 30m of 'for' after the 30m rate window fills.
+                    {"eval_time": f"{week * 10 + 30}m", "alertname": "ApiLatencyRegression", "exp_alerts": []},
+                    {"eval_time": f"{week * 10 + 110}m", "alertname": "ApiLatencyRegression", "exp_alerts": [
+                        {"exp_labels": rule["labels"], "exp_annotations": {
+                            **rule["annotations"],
+                            "description": rule["annotations"]["description"].replace(
+                                "{{ $value | humanizeDuration }}", "437.5ms"),
+                        }},
+                    ]},
+                ],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(dump_yaml(test))
+    run(promtool, "test", "rules", "test.yaml", cwd=tmp_path)

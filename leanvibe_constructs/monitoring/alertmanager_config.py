@@ -7,8 +7,10 @@
   warning goes to the chat/ticket channel by default).
 - A firing critical alert mutes the warning of the same alert and service
   (the ticket twin of a page adds nothing while the page is open).
-- ``Watchdog`` has its own route to a receiver that only exists to keep the
-  pipeline exercised; point a dead man's switch at it with a chat webhook.
+- ``Watchdog`` (always firing) has its own route to the ``watchdog`` receiver,
+  which has no integration by default: give it a dead man's switch (a
+  heartbeat webhook that alerts when the Watchdog stops arriving) where the
+  platform has one. It never reaches PagerDuty or chat.
 - Secrets never appear here: the PagerDuty routing key and the chat webhook
   URL are read from files mounted from Secrets (``routing_key_file``,
   ``api_url_file``).

@@ -123,6 +123,7 @@ def sla_dashboard(slos: tuple[SLO, ...]) -> dict[str, Any]:
 def api_dashboard(service: str = "leanvibe-api", deployment: str = "leanvibe-api") -> dict[str, Any]:
     sel = f'service="{service}"'
     duration = f"http_request_duration_seconds_bucket{{{sel}}}"
+    colours = f"{deployment}(-blue|-green)?"  # blue-green releases run coloured Deployments and HPAs
     return _dashboard(
         "leanvibe-api",
         "LeanVibe API",
@@ -136,11 +137,20 @@ def api_dashboard(service: str = "leanvibe-api", deployment: str = "leanvibe-api
                    [(f"histogram_quantile({q}, sum by (le) (rate({duration}[5m])))", f"p{int(q * 100)}")
                     for q in (0.5, 0.95, 0.99)], 0, 8, unit="s"),
             _panel("timeseries", "Replicas vs. autoscaler",
-                   [(f'kube_deployment_status_replicas_available{{deployment="{deployment}"}}', "available"),
-                    (f'kube_deployment_spec_replicas{{deployment="{deployment}"}}', "desired"),
-                    (f'kube_horizontalpodautoscaler_spec_max_replicas{{horizontalpodautoscaler="{deployment}"}}', "HPA max"),
-                    (f'kube_horizontalpodautoscaler_spec_min_replicas{{horizontalpodautoscaler="{deployment}"}}', "HPA min")],
+                   [(f'sum by (deployment) (kube_deployment_status_replicas_available{{deployment=~"{colours}"}})',
+                     "available {{deployment}}"),
+                    (f'sum by (deployment) (kube_deployment_spec_replicas{{deployment=~"{colours}"}})',
+                     "desired {{deployment}}"),
+                    (f'max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_max_replicas'
+                     f'{{horizontalpodautoscaler=~"{colours}"}})', "HPA max {{horizontalpodautoscaler}}"),
+                    (f'max by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_min_replicas'
+                     f'{{horizontalpodautoscaler=~"{colours}"}})', "HPA min {{horizontalpodautoscaler}}")],
                    12, 8),
+            _panel("timeseries", "p95 latency vs. same time last week (regression)",
+                   [(f"histogram_quantile(0.95, sum by (le) (rate({duration}[30m])))", "p95 now"),
+                    (f"histogram_quantile(0.95, sum by (le) (rate({duration}[30m] offset 1w)))", "p95 a week ago")],
+                   0, 24, w=24, unit="s",
+                   description="ApiLatencyRegression warns when now stays above 1.5x last week for 30 minutes."),
             _panel("timeseries", "CPU per pod",
                    [(f"sum by (pod) (rate(process_cpu_seconds_total{{{sel}}}[5m]))", "{{pod}}")], 0, 16, unit="short"),
             _panel("timeseries", "Memory per pod",

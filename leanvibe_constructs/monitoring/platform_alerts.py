@@ -132,7 +132,9 @@ def platform_alert_groups(
     api_service: str = "leanvibe-api",
 ) -> list[dict[str, Any]]:
     r = runbook_base_url
-    api = f'deployment="{api_deployment}"'
+    # Blue-green releases run <name>-blue and <name>-green Deployments (and HPAs).
+    api = f'deployment=~"{api_deployment}(-blue|-green)?"'
+    latency = f'http_request_duration_seconds_bucket{{service="{api_service}"}}'
     return [
         {
             "name": "leanvibe-meta",
@@ -191,6 +193,18 @@ def platform_alert_groups(
                     "critical", "The API has no available replica",
                     "{{ $labels.deployment }} in {{ $labels.namespace }} has no available replica: "
                     "the API is down.", r, for_="2m", service=api_service,
+                ),
+                _alert(
+                    "ApiLatencyRegression",
+                    f"histogram_quantile(0.95, sum by (le) (rate({latency}[30m])))\n"
+                    "  > 1.5 *\n"
+                    f"histogram_quantile(0.95, sum by (le) (rate({latency}[30m] offset 1w)))\n"
+                    "and\n"
+                    f"histogram_quantile(0.95, sum by (le) (rate({latency}[30m]))) > 0.1\n",
+                    "warning", "API latency regressed against last week",
+                    "The API's p95 latency ({{ $value | humanizeDuration }}) has been over 1.5x the p95 of the "
+                    "same time last week for 30 minutes: a release or a dependency made it slower.",
+                    r, for_="30m", service=api_service,
                 ),
                 _alert(
                     "HpaAtMaxReplicas",

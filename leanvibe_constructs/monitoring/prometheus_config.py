@@ -16,6 +16,8 @@ from typing import Any
 from ._yaml import dump_yaml
 from .props import MonitoringStackProps
 
+COLOUR_LABEL = "leanvibe.dev/colour"  # set by HAApiDeployment(release="blue_green")
+
 RULES_DIR = "/etc/prometheus/rules"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # In-pod directories the config refers to, and where a test puts them locally.
@@ -53,6 +55,8 @@ def _target_labels() -> list[dict[str, Any]]:
         {"source_labels": [_label("app.kubernetes.io/component")], "target_label": "component"},
         {"source_labels": [_label("app.kubernetes.io/instance")], "target_label": "service"},
         {"source_labels": [_label("app.kubernetes.io/name")], "target_label": "app"},
+        # Blue-green API pods carry their colour; an empty value adds no label.
+        {"source_labels": [_label(COLOUR_LABEL)], "target_label": "colour"},
     ]
 
 
