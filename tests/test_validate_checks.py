@@ -80,6 +80,8 @@ EXPECTED = {
         "budget's matchLabels and matchExpressions must match): a drain may evict them all",
         "StatefulSet shop/db: runs up to 3 replicas but no PodDisruptionBudget selects its pods (all of a "
         "budget's matchLabels and matchExpressions must match): a drain may evict them all",
+        "Rollout shop/api: runs up to 5 replicas but no PodDisruptionBudget selects its pods (all of a "
+        "budget's matchLabels and matchExpressions must match): a drain may evict them all",
     ],
     "pdb-overlap/fail.yaml": [
         "Deployment shop/web: selected by 2 PodDisruptionBudgets (web, everything): the eviction API refuses "

@@ -11,7 +11,12 @@ from .model import Inventory, Manifest, Workload
 from .selectors import is_empty, render, selector_matches
 
 Found = Iterator[tuple[Manifest, str]]
-REPLICATED_KINDS = ("Deployment", "StatefulSet")
+REPLICATED_KINDS = ("Deployment", "StatefulSet", "Rollout")
+
+
+def _scaled_to_zero(w: Workload) -> bool:
+    # replicas: 0 is a deliberate off switch (an idle blue-green colour), not an availability bug.
+    return w.declared_replicas == 0
 
 
 def _maximum_replicas(inv: Inventory, w: Workload) -> int:
@@ -22,7 +27,7 @@ def _maximum_replicas(inv: Inventory, w: Workload) -> int:
 
 def replicas(inv: Inventory) -> Found:
     for w in inv.long_running:
-        if w.kind not in REPLICATED_KINDS:
+        if w.kind not in REPLICATED_KINDS or (_scaled_to_zero(w) and not inv.hpas_for(w)):
             continue
         minimum = inv.minimum_replicas(w)
         if minimum is not None and minimum < 2:

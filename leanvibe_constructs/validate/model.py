@@ -48,7 +48,8 @@ CLUSTER_SCOPED_KINDS = frozenset(
 )
 
 # Controllers that keep pods running, and so need probes, replicas, budgets, metrics.
-LONG_RUNNING_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+# An Argo Rollouts Rollout carries a Deployment's pod template, replicas and selector.
+LONG_RUNNING_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Rollout")
 # Everything that creates pods: security, network and image checks cover all of them.
 POD_OWNER_KINDS = (*LONG_RUNNING_KINDS, "ReplicaSet", "Job", "CronJob", "Pod")
 
@@ -186,7 +187,7 @@ class Workload:
     @property
     def declared_replicas(self) -> int | None:
         """spec.replicas as written; None when omitted (the API server then defaults it to 1)."""
-        if self.kind not in ("Deployment", "StatefulSet", "ReplicaSet"):
+        if self.kind not in ("Deployment", "StatefulSet", "ReplicaSet", "Rollout"):
             return None
         value = self.manifest.spec.get("replicas")
         return int(value) if value is not None else None

@@ -120,7 +120,7 @@ def _pod_name(workload: Workload) -> str:
 
 
 def _controller(workload: Workload) -> tuple[str, str]:
-    if workload.kind == "Deployment":
+    if workload.kind in ("Deployment", "Rollout"):
         return "ReplicaSet", f"{workload.name}-7d4b9c8f6"
     if workload.kind == "CronJob":
         return "Job", f"{workload.name}-29000000"
