@@ -42,6 +42,7 @@ PGPASS_FILE = "/tmp/pgpass"
 # socket with peer authentication (every container of the pod runs as the
 # image's postgres uid), so it needs no password and only holds pg_monitor.
 MONITOR_ROLE = "monitor"
+RESTAPI_USERNAME = "patroni"
 PEER_MAP = "exporter"
 
 # Parameters Patroni requires to be equal on every member: it takes them only
@@ -351,7 +352,10 @@ def patroni_config(p: PostgresHAProps, identity: Identity) -> dict[str, Any]:
     return {
         "scope": p.name,
         "log": {"level": "INFO"},
-        "restapi": {"listen": f"0.0.0.0:{PATRONI_PORT}"},
+        # GETs (probes, /metrics, members reading each other) stay open; the
+        # unsafe calls (switchover, restart, reinitialize, config) need the
+        # password, which members also send to each other (failsafe POSTs).
+        "restapi": {"listen": f"0.0.0.0:{PATRONI_PORT}", "authentication": {"username": RESTAPI_USERNAME}},
         "kubernetes": kubernetes_settings(p, identity),
         "bootstrap": bootstrap,
         "postgresql": postgresql,
@@ -379,6 +383,7 @@ def patroni_environment(p: PostgresHAProps) -> list[dict[str, Any]]:
         {"name": "PATRONI_POSTGRESQL_CONNECT_ADDRESS", "value": f"$(PATRONI_KUBERNETES_POD_IP):{POSTGRES_PORT}"},
         {"name": "PATRONI_SUPERUSER_PASSWORD", "valueFrom": secret(p.superuser_password_key)},
         {"name": "PATRONI_REPLICATION_PASSWORD", "valueFrom": secret(p.replication_password_key)},
+        {"name": "PATRONI_RESTAPI_PASSWORD", "valueFrom": secret(p.restapi_password_key)},
         {"name": "APP_USERNAME", "value": p.app_username},
         {"name": "APP_DATABASE", "value": p.app_database},
         {"name": "APP_PASSWORD", "valueFrom": secret(p.app_password_key)},

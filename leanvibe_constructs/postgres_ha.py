@@ -147,7 +147,7 @@ class PostgresHAProps(Props):
     )
     credentials_secret_name: DnsLabel = Field(
         "leanvibe-postgres-credentials",
-        description="Existing Secret with the superuser, replication and application passwords. "
+        description="Existing Secret with the superuser, replication, REST API and application passwords. "
         "Default: 'leanvibe-postgres-credentials'.",
     )
     superuser_password_key: str = Field(
@@ -157,6 +157,12 @@ class PostgresHAProps(Props):
         "replication-password",
         min_length=1,
         description="Secret key of the replication password. Default: 'replication-password'.",
+    )
+    restapi_password_key: str = Field(
+        "restapi-password",
+        min_length=1,
+        description="Secret key of the password guarding Patroni's unsafe REST calls (switchover, restart, "
+        "reinitialize). Default: 'restapi-password'.",
     )
     app_password_key: str = Field(
         "app-password", min_length=1, description="Secret key of the application password. Default: 'app-password'."
@@ -270,9 +276,10 @@ class PostgresHAProps(Props):
             raise ValueError(f"memory_limit ({self.memory_limit}) must be at least '512Mi' for PostgreSQL and Patroni")
         if self.readiness_probe == self.liveness_probe:
             raise ValueError("liveness_probe must differ from readiness_probe (liveness restarts, readiness only routes)")
-        keys = [self.superuser_password_key, self.replication_password_key, self.app_password_key]
-        if len(set(keys)) != 3:
-            raise ValueError(f"the three password keys must differ, got {keys}")
+        keys = [self.superuser_password_key, self.replication_password_key, self.restapi_password_key,
+                self.app_password_key]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"the four password keys must differ, got {keys}")
         users = [self.superuser_username, self.replication_username, self.app_username, pc.MONITOR_ROLE]
         if len(set(users)) != 4:
             raise ValueError(f"superuser, replication and app usernames must differ from each other and "

@@ -95,6 +95,7 @@ def loopback_config(
     pg["parameters"]["unix_socket_directories"] = str(member.socket_dir)
     for user in ("superuser", "replication"):  # PATRONI_SUPERUSER_PASSWORD, PATRONI_REPLICATION_PASSWORD
         pg["authentication"][user]["password"] = passwords[user]
+    out["restapi"]["authentication"]["password"] = passwords["restapi"]  # PATRONI_RESTAPI_PASSWORD
     return out
 
 
@@ -189,6 +190,7 @@ def _kill(pids: set[int]) -> None:
 class Credentials:
     superuser: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     replication: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    restapi: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     app: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
 
@@ -286,7 +288,11 @@ class LoopbackCluster:
         for path in (self.workdir, scripts, post_bootstrap):
             self._chown(path)
         etcd_hosts = [f"127.0.0.1:{self.etcd_client_port}"]
-        passwords = {"superuser": self.credentials.superuser, "replication": self.credentials.replication}
+        passwords = {
+            "superuser": self.credentials.superuser,
+            "replication": self.credentials.replication,
+            "restapi": self.credentials.restapi,
+        }
         for member in self.members:
             for path in (member.home, member.socket_dir):
                 path.mkdir(mode=0o700)

@@ -18,7 +18,10 @@ benchmarks/patroni_failover.py runs the same scenario on its own.
 
 from __future__ import annotations
 
+import base64
 import os
+import urllib.error
+import urllib.request
 
 import pytest
 import yaml
@@ -55,7 +58,7 @@ def test_loopback_config_replaces_only_what_cannot_exist_outside_kubernetes(tmp_
     member = LoopbackMember("m0", 15432, 18008, tmp_path)
     config = loopback_config(
         generated, member, etcd_hosts=["127.0.0.1:2379"], bin_dir="/usr/lib/postgresql/15/bin",
-        post_bootstrap=str(tmp_path / "post-bootstrap.sh"), passwords={"superuser": "s", "replication": "r"},
+        post_bootstrap=str(tmp_path / "post-bootstrap.sh"), passwords={"superuser": "s", "replication": "r", "restapi": "p"},
     )
     assert changed_paths(generated, config) == {
         # The DCS: Kubernetes ConfigMaps in a pod, a local etcd here.
@@ -63,6 +66,7 @@ def test_loopback_config_replaces_only_what_cannot_exist_outside_kubernetes(tmp_
         # Per-pod values that PATRONI_* environment variables set in a pod.
         "name", "restapi.connect_address", "postgresql.connect_address",
         "postgresql.authentication.superuser.password", "postgresql.authentication.replication.password",
+        "restapi.authentication.password",
         # Addresses and paths of this machine.
         "restapi.listen", "postgresql.listen", "postgresql.data_dir", "postgresql.bin_dir", "postgresql.pgpass",
         "postgresql.parameters.unix_socket_directories", "bootstrap.post_bootstrap",
@@ -143,6 +147,26 @@ def test_exporter_role_logs_in_by_peer_and_reads_replication_state(cluster):
     assert result.stdout.strip() == "2"
     denied = cluster.psql_as_os_user(leader, "postgres", "SELECT 1")  # peer login as the superuser is not allowed
     assert denied.returncode != 0
+
+
+@pytest.mark.integration
+def test_patroni_rest_api_refuses_unsafe_calls_without_the_password(cluster):
+    leader = cluster.member(cluster.leader())
+    anonymous = urllib.request.Request(f"{leader.api_url}/restart", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(anonymous, timeout=5)
+    assert refused.value.code == 401
+    # With the password from the Secret an unsafe call goes through (a harmless reload).
+    token = base64.b64encode(f"patroni:{cluster.credentials.restapi}".encode()).decode()
+    reload = urllib.request.Request(
+        f"{leader.api_url}/reload", data=b"", method="POST", headers={"Authorization": f"Basic {token}"})
+    with urllib.request.urlopen(reload, timeout=5) as response:
+        assert response.status == 202
+    # Probes and Prometheus read without credentials.
+    with urllib.request.urlopen(f"{leader.api_url}/readiness", timeout=5) as response:
+        assert response.status == 200
+    with urllib.request.urlopen(f"{leader.api_url}/metrics", timeout=5) as response:
+        assert "patroni_primary" in response.read().decode()
 
 
 @pytest.mark.integration

@@ -185,11 +185,13 @@ def test_passwords_come_only_from_the_referenced_secret():
     assert refs == {
         "PATRONI_SUPERUSER_PASSWORD": {"name": "leanvibe-postgres-credentials", "key": "superuser-password"},
         "PATRONI_REPLICATION_PASSWORD": {"name": "leanvibe-postgres-credentials", "key": "replication-password"},
+        "PATRONI_RESTAPI_PASSWORD": {"name": "leanvibe-postgres-credentials", "key": "restapi-password"},
         "APP_PASSWORD": {"name": "leanvibe-postgres-credentials", "key": "app-password"},
     }
     assert not find_all(objects, "Secret")
     auth = patroni_yml(objects)["postgresql"]["authentication"]
     assert auth == {"superuser": {"username": "postgres"}, "replication": {"username": "standby"}}
+    assert patroni_yml(objects)["restapi"]["authentication"] == {"username": "patroni"}
     for c in pod_spec(statefulset(objects))["containers"]:
         for e in c.get("env", []):
             if "PASSWORD" in e["name"]:
@@ -452,6 +454,7 @@ def test_post_bootstrap_keeps_the_application_password_out_of_the_script():
         ({"image": "ghcr.io/zalando/spilo-17"}, r"image: got 'ghcr.io/zalando/spilo-17': .*without a tag"),
         ({"postgres_version": 15}, r"postgres_version: got 15: Input should be greater than or equal to 16"),
         ({"memberz": 3}, r"memberz: got 3: Extra inputs are not permitted"),
+        ({"restapi_password_key": "app-password"}, r"the four password keys must differ"),
         (
             {"app_username": "postgres"},
             r"superuser, replication and app usernames must differ .* got \['postgres', 'standby', 'postgres'\]",
