@@ -173,16 +173,24 @@ def image_digest(inv: Inventory) -> Found:
                 yield w.manifest, f"container {c.name!r} image {image!r} is pinned by tag only, not by digest"
 
 
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+
+
 def service_account(inv: Inventory) -> Found:
-    users: dict[tuple[str, str], list[str]] = {}
+    """One account per application. Workloads of one instance (blue and green colours) may share it."""
+    users: dict[tuple[str, str], list[Any]] = {}
     for w in inv.workloads:
-        users.setdefault((w.namespace, w.service_account_name), []).append(f"{w.kind} {w.name}")
+        users.setdefault((w.namespace, w.service_account_name), []).append(w)
     for w in inv.workloads:
         sa = w.service_account_name
         if sa == "default":
             yield w.manifest, "pods run as the namespace's 'default' service account"
             continue
-        others = [u for u in users[(w.namespace, sa)] if u != f"{w.kind} {w.name}"]
+        instance = w.pod_labels.get(INSTANCE_LABEL)
+        others = [
+            f"{o.kind} {o.name}" for o in users[(w.namespace, sa)]
+            if o is not w and not (instance and o.pod_labels.get(INSTANCE_LABEL) == instance)
+        ]
         if others:
             yield w.manifest, f"service account {sa!r} is shared with {', '.join(others)}"
 
