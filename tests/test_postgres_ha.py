@@ -18,8 +18,12 @@ from leanvibe_constructs import patroni_config as pc
 from leanvibe_constructs._labels import Identity
 from leanvibe_constructs.postgres_ha import config_files
 
+from leanvibe_constructs.zero_trust import ZeroTrustPolicies
+
 from .manifests import container, find, find_all, pod_spec, synth_chart
+from .netpol_eval import Cluster, External, Flow, Pod, allowed_flows, pods_of_workload
 from .schemas import validate_object
+from .test_pod_security import restricted_violations
 
 API_IMAGE = "ghcr.io/leanvibe/agent-hive-api:2.4.1"
 DEV = {"members": 1, "synchronous_mode": False, "zone_spread": "preferred", "storage_size": "10Gi",
@@ -167,6 +171,11 @@ def test_every_container_meets_the_restricted_profile():
         assert ctx["readOnlyRootFilesystem"] is True
 
 
+@pytest.mark.parametrize("props", [{}, DEV, FULL], ids=["production", "dev", "backup-and-tls"])
+def test_pod_passes_every_restricted_pod_security_control(props):
+    assert restricted_violations(statefulset(build(**props))["spec"]["template"]) == []
+
+
 def test_writable_paths_are_volumes_because_the_root_filesystem_is_read_only():
     postgres = container(statefulset(build()), "postgres")
     mounts = {m["mountPath"]: m["name"] for m in postgres["volumeMounts"]}
@@ -297,6 +306,61 @@ def test_patroni_reaches_the_kubernetes_api_by_ip_block_only_on_api_ports():
     egress = policy(build(api_server_cidr="10.0.0.0/28"), "leanvibe-postgres-to-kube-apiserver")["egress"][0]
     assert egress["to"] == [{"ipBlock": {"cidr": "10.0.0.0/28"}}]
     assert egress["ports"] == [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]
+
+
+def _flows(wire=None, **props):
+    """Every flow the policies allow between the database, the API, a stranger pod and outside addresses."""
+
+    props.setdefault("api_server_cidr", "172.16.0.0/28")
+
+    def chart(c):
+        ZeroTrustPolicies(c, "ZeroTrust")
+        db = PostgresHA(c, "Postgres", **props)
+        api = HAApiDeployment(c, "Api", image=API_IMAGE)
+        if wire:
+            wire(db, api)
+
+    objects = synth_chart(chart)
+    cluster = Cluster()
+    cluster.add_namespace("leanvibe")
+    cluster.add_namespace("kube-system")
+    for p in find_all(objects, "NetworkPolicy"):
+        cluster.add_policy(p)
+    pods = [pods_of_workload(o, ip=f"10.8.0.{i + 10}")
+            for i, o in enumerate(find_all(objects, "StatefulSet") + find_all(objects, "Deployment"))]
+    pods.append(Pod("stranger", "leanvibe", {"app": "debug"}, "10.8.0.200"))
+    outside = [External("kube-apiserver", "172.16.0.2"), External("s3", "52.218.0.10")]
+    ports = [(5432, "TCP"), (8008, "TCP"), (9187, "TCP"), (443, "TCP"), (6443, "TCP"), (8000, "TCP")]
+    return {f for f in allowed_flows(cluster, pods, pods + outside, ports)
+            if f.source != "kube-dns" and f.destination != "kube-dns"}
+
+
+def test_network_policies_allow_exactly_the_flows_patroni_needs():
+    flows = {f for f in _flows() if "postgres" in f.source + f.destination}
+    assert flows == {
+        Flow("leanvibe-postgres", "leanvibe-postgres", 5432),  # streaming replication, pg_rewind, basebackup
+        Flow("leanvibe-postgres", "leanvibe-postgres", 8008),  # members read each other's Patroni state
+        Flow("leanvibe-postgres", "kube-apiserver", 443),  # the leader lock lives in the Kubernetes API
+        Flow("leanvibe-postgres", "kube-apiserver", 6443),
+    }
+
+
+def test_default_api_server_range_opens_only_the_two_api_ports_anywhere():
+    flows = {f for f in _flows(api_server_cidr="0.0.0.0/0") if f.source == "leanvibe-postgres"}
+    assert {f.port for f in flows if f.destination in ("s3", "kube-apiserver")} == {443, 6443}
+
+
+def test_backups_open_https_to_object_storage_only():
+    flows = {f for f in _flows(backup=BACKUP) if f.source == "leanvibe-postgres"}
+    assert Flow("leanvibe-postgres", "s3", 443) in flows
+    assert not {f for f in flows if f.destination == "s3" and f.port != 443}
+
+
+def test_allow_from_opens_only_postgresql_to_the_workload():
+    flows = _flows(lambda db, api: db.allow_from(api))
+    assert {f for f in flows if f.source == "leanvibe-api" and f.destination == "leanvibe-postgres"} == {
+        Flow("leanvibe-api", "leanvibe-postgres", 5432)}
+    assert not {f for f in flows if f.source == "stranger"}
 
 
 def test_allow_from_opens_postgresql_to_a_workload():
