@@ -411,6 +411,7 @@ def test_blue_green_release_switches_after_smoke_test_and_keeps_the_old_colour_u
     assert "kubectl rollout status deployment/leanvibe-api-green" in " ".join(calls)
     assert outcomes["switch"] == "success"
     assert "release watch: HEALTHY" in transcript
+    assert 'service="leanvibe-api",colour="green"' in transcript  # only the colour now live is judged
     applied = yaml.safe_load_all((tmp_path / "release.yaml").read_text())
     assert "Namespace" not in [o["kind"] for o in applied]  # cluster-scoped: left to an admin
 

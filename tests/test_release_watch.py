@@ -198,6 +198,10 @@ def test_default_query_is_the_live_services_5xx_share():
     )
 
 
+def test_blue_green_query_judges_one_colour():
+    assert ',colour="green",code=~"5.."' in error_ratio_query("leanvibe-api", "leanvibe", colour="green")
+
+
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1h30m", 5400), ("45", 45)])
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds

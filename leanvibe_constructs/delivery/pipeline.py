@@ -368,16 +368,19 @@ def _plan_step() -> dict[str, Any]:
     }
 
 
-def _watch_step() -> dict[str, Any]:
-    return {
-        "name": "Watch the SLO error ratio",
-        "id": "watch",
-        "run": _script(
-            '"$LEANVIBE" release watch --prometheus-url "$PROMETHEUS_URL" --namespace "$NAMESPACE" '
-            '--service "$API" --max-error-ratio "$MAX_ERROR_RATIO" --window "$WATCH_WINDOW" '
-            '--interval "$WATCH_INTERVAL"',
-        ),
-    }
+def _watch_step(blue_green: bool = False) -> dict[str, Any]:
+    command = (
+        '"$LEANVIBE" release watch --prometheus-url "$PROMETHEUS_URL" --namespace "$NAMESPACE" '
+        '--service "$API" --max-error-ratio "$MAX_ERROR_RATIO" --window "$WATCH_WINDOW" '
+        '--interval "$WATCH_INTERVAL"'
+    )
+    step: dict[str, Any] = {"name": "Watch the SLO error ratio", "id": "watch"}
+    if blue_green:
+        # Both colours share the `service` label; judge the one that now takes the traffic.
+        step["env"] = {"NEW": "${{ steps.colours.outputs.new }}"}
+        command += ' --colour "$NEW"'
+    step["run"] = _script(command)
+    return step
 
 
 def _rolling_steps() -> list[dict[str, Any]]:
@@ -497,7 +500,7 @@ def _blue_green_steps(p: PipelineProps) -> list[dict[str, Any]]:
                 f'{_APPLY} -l "{live}"',
             ),
         },
-        _watch_step(),
+        _watch_step(blue_green=True),
         {
             "name": "Finish: scale the old colour to its idle floor",
             "if": switch,

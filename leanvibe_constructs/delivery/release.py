@@ -32,16 +32,22 @@ import yaml
 # --- the rollback decision ------------------------------------------------------
 
 
-def error_ratio_query(service: str = "leanvibe-api", namespace: str = "leanvibe", rate_window: str = "1m") -> str:
-    """Share of the live Service's requests answered 5xx over ``rate_window``.
+def error_ratio_query(
+    service: str = "leanvibe-api", namespace: str = "leanvibe", rate_window: str = "1m", colour: str | None = None
+) -> str:
+    """Share of the API's requests answered 5xx over ``rate_window``.
 
     Reads the API's metrics contract that the SLO rules use too: a counter
-    ``http_requests_total`` with a ``code`` label, scraped through the
-    Service (so the ``service`` label names the live Service, which selects
-    only the live colour). A short rate window, unlike the SLO's 5m, makes a
-    bad release visible within a watch window of a few minutes.
+    ``http_requests_total`` with a ``code`` label. The monitoring stack
+    scrapes pods and sets ``service`` from ``app.kubernetes.io/instance``,
+    which both blue-green colours share, and ``colour`` from the colour
+    label: a blue-green watch passes ``colour`` so only the colour that now
+    takes the traffic is judged. A short rate window, unlike the SLO's 5m,
+    makes a bad release visible within a watch window of a few minutes.
     """
     matchers = f'namespace="{namespace}",service="{service}"'
+    if colour:
+        matchers += f',colour="{colour}"'
     return (
         f'sum(rate(http_requests_total{{{matchers},code=~"5.."}}[{rate_window}]))'
         f" / sum(rate(http_requests_total{{{matchers}}}[{rate_window}]))"

@@ -45,13 +45,16 @@ def watch_command(
     ] = None,
     service: Annotated[str, typer.Option(help="Live Service whose requests are counted.")] = "leanvibe-api",
     namespace: Annotated[str, typer.Option(help="Namespace of the live Service.")] = "leanvibe",
+    colour: Annotated[
+        Optional[str], typer.Option(help="Blue-green: judge only this colour's pods (the one now live).")
+    ] = None,
     consecutive_breaches: Annotated[
         int, typer.Option(min=1, help="Samples above the limit in a row that trigger a rollback.")
     ] = 2,
 ) -> None:
     """Watch the live Service's error ratio; exit 1 when the release must be rolled back."""
     window_seconds, interval_seconds = _duration(window), _duration(interval)
-    promql = query or error_ratio_query(service, namespace)
+    promql = query or error_ratio_query(service, namespace, colour=colour)
     typer.echo(f"release watch: query {promql}")
     verdict = watch(
         PrometheusSource(prometheus_url),
