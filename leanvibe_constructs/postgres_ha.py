@@ -55,6 +55,9 @@ class BackupSettings(Props):
         description="S3 endpoint for non-AWS storage (MinIO, GCS interop), https only. Default: AWS S3.",
     )
     interval_hours: int = Field(24, ge=1, le=168, description="Hours between full base backups. Default: 24.")
+    timeout_hours: int = Field(
+        6, ge=1, le=48, description="Longest a base backup may run before it is aborted and retried. Default: 6."
+    )
     retain_full_backups: int = Field(
         7, ge=1, le=365, description="Full backups kept (with the WAL to replay from them). Default: 7."
     )
@@ -64,6 +67,12 @@ def _default_readiness() -> ProbeSettings:
     # Patroni's /readiness is 200 for a running leader and for a replica that
     # streams from it: a pod drops out of its Service within 15 s.
     return ProbeSettings(path="/readiness", period_seconds=5, timeout_seconds=3, failure_threshold=3)
+
+
+def _default_startup() -> ProbeSettings:
+    # Patroni's REST API answers within seconds of the start; 5 minutes covers
+    # a slow image pull of config or a node under pressure before liveness applies.
+    return ProbeSettings(path="/liveness", period_seconds=5, timeout_seconds=3, failure_threshold=60)
 
 
 def _default_liveness() -> ProbeSettings:
@@ -220,6 +229,9 @@ class PostgresHAProps(Props):
     )
     run_as_group: int = Field(
         103, ge=1, description="GID and fsGroup: the image's postgres group. Default: 103 (Spilo's)."
+    )
+    startup_probe: ProbeSettings = Field(
+        default_factory=_default_startup, description="Default: GET /liveness on 8008 every 5 s, 60 failures (5 min)."
     )
     readiness_probe: ProbeSettings = Field(
         default_factory=_default_readiness, description="Default: GET /readiness on 8008 every 5 s, 3 failures."
@@ -471,6 +483,7 @@ def postgres_container(p: PostgresHAProps) -> dict[str, Any]:
         ],
         "env": env,
         "resources": {"requests": {"cpu": p.cpu_request, "memory": p.memory_request}, "limits": limits},
+        "startupProbe": http_probe(p.startup_probe, "patroni"),
         "readinessProbe": http_probe(p.readiness_probe, "patroni"),
         "livenessProbe": http_probe(p.liveness_probe, "patroni"),
         # Patroni and PostgreSQL write only to the data volume, the socket
@@ -504,10 +517,11 @@ def exporter_container(p: PostgresHAProps) -> dict[str, Any]:
             "requests": {"cpu": "50m", "memory": "64Mi"},
             "limits": {"cpu": "250m", "memory": "128Mi"},
         },
-        "readinessProbe": {
-            "httpGet": {"path": "/metrics", "port": "metrics", "scheme": "HTTP"},
-            "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 3, "successThreshold": 1,
-        },
+        # /metrics answers (with pg_up 0) even while PostgreSQL is down: these
+        # probes watch the exporter process, the alerts watch the database.
+        "startupProbe": _metrics_probe(period=5, failures=12),
+        "readinessProbe": _metrics_probe(period=30, failures=3),
+        "livenessProbe": _metrics_probe(period=30, failures=6),
         "securityContext": restricted_container_security_context(read_only_root=True),
         "volumeMounts": [{"name": "run", "mountPath": pc.SOCKET_DIR, "readOnly": True}],
     }
@@ -526,6 +540,10 @@ def backup_container(p: PostgresHAProps) -> dict[str, Any]:
                                           {"name": "PGDATA", "value": pc.DATA_DIR}],
         "envFrom": [{"secretRef": {"name": p.backup.credentials_secret_name}}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "startupProbe": _heartbeat_probe(p, period=5, failures=12),
+        "readinessProbe": _heartbeat_probe(p, period=60, failures=1),
+        # A loop whose heartbeat is older than one bounded backup plus a sleep is hung: restart it.
+        "livenessProbe": _heartbeat_probe(p, period=60, failures=3),
         "securityContext": restricted_container_security_context(read_only_root=True),
         "volumeMounts": [
             # backup-push reads the data directory; read-only keeps the backup
@@ -535,6 +553,22 @@ def backup_container(p: PostgresHAProps) -> dict[str, Any]:
             {"name": "run", "mountPath": pc.SOCKET_DIR},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
+    }
+
+
+def _metrics_probe(*, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": "/metrics", "port": "metrics", "scheme": "HTTP"},
+        "periodSeconds": period, "timeoutSeconds": 10, "failureThreshold": failures, "successThreshold": 1,
+    }
+
+
+def _heartbeat_probe(p: PostgresHAProps, *, period: int, failures: int) -> dict[str, Any]:
+    minutes = pc.backup_heartbeat_max_minutes(p)
+    check = f'test -n "$(find {pc.BACKUP_HEARTBEAT_FILE} -mmin -{minutes})"'
+    return {
+        "exec": {"command": ["/bin/sh", "-c", check]},
+        "periodSeconds": period, "timeoutSeconds": 10, "failureThreshold": failures, "successThreshold": 1,
     }
 
 

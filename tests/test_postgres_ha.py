@@ -538,3 +538,15 @@ def test_fails_when_a_backup_bucket_is_not_a_bucket_name():
 def test_construct_rejects_bad_props_before_touching_jsii():
     with pytest.raises(PropsError, match="synchronous_mode"):
         synth_chart(lambda chart: PostgresHA(chart, "Postgres", members=1))
+
+
+@pytest.mark.skipif(shutil.which("find") is None, reason="needs find")
+def test_backup_liveness_fails_only_when_the_heartbeat_is_stale(tmp_path):
+    probe = container(statefulset(build(backup=BACKUP)), "backup")["livenessProbe"]
+    heartbeat = tmp_path / "heartbeat"
+    command = [part.replace(pc.BACKUP_HEARTBEAT_FILE, str(heartbeat)) for part in probe["exec"]["command"]]
+    heartbeat.touch()
+    assert subprocess.run(command, timeout=10).returncode == 0
+    # One bounded backup (6 h), retention (1 h) and a sleep later, the loop must have touched it again.
+    subprocess.run(["touch", "-d", "8 hours ago", str(heartbeat)], check=True, timeout=10)
+    assert subprocess.run(command, timeout=10).returncode != 0
