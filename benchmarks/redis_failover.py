@@ -10,10 +10,14 @@ does, for --runs rounds of each scenario, and prints min / median / max:
   old master restarted with redis-start.sh and one sentinel restarted;
 - quick restart: the master killed and restarted 0.5 s later (a kubelet
   restart), before the sentinels notice;
-- planned handover: the master's preStop hook (redis-prestop.sh), then SIGTERM.
+- planned handover: the master's preStop hook (redis-prestop.sh), then SIGTERM;
+- frozen master: the master is stopped (SIGSTOP, as cut off by a partition)
+  until the failover, then resumed while a client still holds a connection
+  to it; with and without min-replicas-to-write (failover-timeout 10 s, the
+  time the sentinels give the resumed master before demoting it).
 
 Targets (issue 4): failover under 10 s with the defaults, 0 lost acknowledged writes.
-Usage: .venv/bin/python benchmarks/redis_failover.py [--runs 3] [--scenario crash|quick|handover|all]
+Usage: .venv/bin/python benchmarks/redis_failover.py [--runs 3] [--scenario crash|quick|handover|frozen|all]
 Needs: redis-server, redis-sentinel, redis-cli (apt-get install redis-server redis-sentinel).
 """
 
@@ -34,15 +38,16 @@ from tests.redis_harness import (  # noqa: E402
     REDIS_INSTALL_HINT,
     SentinelLab,
     run_failover_scenario,
+    run_frozen_master_scenario,
     run_handover_scenario,
     run_quick_restart_scenario,
 )
 
 
-def generated():
+def generated(**props):
     app = cdk8s.App()
     chart = cdk8s.Chart(app, "bench", disable_resource_name_hashes=True)
-    redis = RedisSentinel(chart, "Redis")
+    redis = RedisSentinel(chart, "Redis", **props)
     config_map = next(o for o in chart.to_json() if o["kind"] == "ConfigMap")
     return redis.layout, config_map["data"]
 
@@ -56,8 +61,8 @@ def spread(values: list[float], unit: str = "s") -> str:
     )
 
 
-def run(scenario, runs: int, verbose: bool) -> list:
-    layout, files = generated()
+def run(scenario, runs: int, verbose: bool, **props) -> list:
+    layout, files = generated(**props)
     reports = []
     for i in range(runs):
         with SentinelLab(files, layout) as lab:
@@ -73,7 +78,7 @@ def run(scenario, runs: int, verbose: bool) -> list:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="rounds per scenario (default 3)")
-    parser.add_argument("--scenario", choices=["crash", "quick", "handover", "all"], default="all")
+    parser.add_argument("--scenario", choices=["crash", "quick", "handover", "frozen", "all"], default="all")
     parser.add_argument("--quiet", action="store_true", help="only the summary, not each run")
     args = parser.parse_args()
     for binary in ("redis-server", "redis-sentinel", "redis-cli"):
@@ -115,6 +120,22 @@ def main() -> int:
         print(f"  writable again on the new master: {spread([r.writable_seconds for r in reports])}")
         print(f"  acknowledged writes: {sum(r.acknowledged_total for r in reports)}, lost: {lost}")
         ok &= lost == 0
+    if args.scenario in ("frozen", "all"):
+        for min_replicas in (1, 0):
+            print(f"frozen master, min-replicas-to-write {min_replicas} (SIGSTOP until the failover, then SIGCONT):")
+            reports = run(
+                run_frozen_master_scenario, args.runs, not args.quiet,
+                failover_timeout_milliseconds=10000, min_replicas_to_write=min_replicas,
+            )
+            attempts = sum(r.stale_attempts for r in reports)
+            accepted = sum(r.stale_accepted for r in reports)
+            kept = sum(r.stale_accepted_kept for r in reports)
+            lost = sum(r.acknowledged_lost for r in reports)
+            print(f"  stale client writes to the resumed old master: {attempts}, accepted {accepted} "
+                  f"(lost {accepted - kept}), acknowledged by WAIT 1: {sum(r.stale_acknowledged for r in reports)}")
+            print(f"  acknowledged writes (SET + WAIT 1 via sentinels): {sum(r.acknowledged_total for r in reports)}, "
+                  f"lost: {lost}")
+            ok &= lost == 0
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
 

@@ -697,3 +697,101 @@ def run_handover_scenario(lab: SentinelLab) -> HandoverReport:
         str(lab.plan.node_address(i)) for i in range(len(lab.layout.nodes)) if lab.role(i).get("role") == "master"
     ]
     return report
+
+
+@dataclass
+class FrozenMasterReport:
+    old_master: str = ""
+    new_master: str = ""
+    promotion_seconds: float = 0.0  # SIGSTOP -> the sentinels name another master
+    stale_attempts: int = 0  # writes sent to the resumed old master by a client still connected to it
+    stale_accepted: int = 0  # ... that it executed (SET replied OK)
+    stale_acknowledged: int = 0  # ... that WAIT 1 reported as replicated
+    stale_errors: dict[str, int] = field(default_factory=dict)
+    stale_accepted_kept: int = 0  # accepted stale writes still present once the old master follows the new one
+    acknowledged_total: int = 0
+    acknowledged_lost: int = 0
+    demoted_seconds: float = 0.0  # SIGCONT -> the old master replicates from the new one
+
+    def lines(self) -> list[str]:
+        return [
+            f"frozen master (SIGSTOP until the failover, then SIGCONT): promotion {self.promotion_seconds:.2f} s; "
+            f"stale client wrote {self.stale_attempts} times to the resumed old master: accepted "
+            f"{self.stale_accepted} (kept {self.stale_accepted_kept}), acknowledged {self.stale_acknowledged}, "
+            f"errors {self.stale_errors}; demoted to replica {self.demoted_seconds:.1f} s after resuming; "
+            f"acknowledged writes {self.acknowledged_total}, lost {self.acknowledged_lost}",
+        ]
+
+
+def run_frozen_master_scenario(lab: SentinelLab, stale_seconds: float = 2.0) -> FrozenMasterReport:
+    """The Jepsen case: the master is cut off (frozen), a replica is promoted, the old master comes back.
+
+    A client that still holds a connection to the old master keeps writing to
+    it. With min-replicas-to-write the old master refuses those writes
+    (NOREPLICAS) until the sentinels demote it; without it, it accepts them
+    and they are lost when it becomes a replica.
+    """
+    report = FrozenMasterReport()
+    old = lab.master_from_sentinels()
+    report.old_master = old
+    old_index = lab.node_index(old)
+    stale = lab.node(old_index, timeout=5)
+    writer = AcknowledgedWriter(lab)
+    writer.start()
+    process = lab.processes[f"node-{old_index}"]
+    stale_indexes: list[int] = []
+    try:
+        wait_until(lambda: len(writer.acknowledged()) >= 200, 10, "200 acknowledged writes before the freeze")
+        frozen_at = time.monotonic()
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            views = lambda: {lab.master_seen_by(j) for j in range(len(lab.layout.sentinels))}  # noqa: E731
+            report.new_master = wait_until(
+                lambda: next(iter(views() - {old}), None) if len(views()) == 1 else None,
+                60,
+                "every sentinel to name the new master",
+                interval=0.05,
+            )
+            report.promotion_seconds = time.monotonic() - frozen_at
+            new_index = lab.node_index(report.new_master)
+            replicas = len(lab.layout.nodes) - 2  # every other replica follows the new master
+            wait_until(
+                lambda: int(lab.role(new_index)["connected_slaves"]) >= replicas, 30, "the replicas to follow"
+            )
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        resumed_at = time.monotonic()
+        errors: dict[str, int] = {}
+        while time.monotonic() - resumed_at < stale_seconds:
+            index = report.stale_attempts
+            report.stale_attempts += 1
+            try:
+                stale.call("SET", f"stale:{index}", index)
+                report.stale_accepted += 1
+                stale_indexes.append(index)
+                if stale.call("WAIT", 1, 100) >= 1:
+                    report.stale_acknowledged += 1
+            except RespError as error:
+                kind = str(error).split()[0]
+                errors[kind] = errors.get(kind, 0) + 1
+            time.sleep(0.01)
+        report.stale_errors = errors
+        wait_until(
+            lambda: lab.role(old_index).get("master_link_status") == "up",
+            lab.layout.failover_timeout_milliseconds / 1000 + 30,
+            "the sentinels to demote the old master",
+            interval=0.2,
+        )
+        report.demoted_seconds = time.monotonic() - resumed_at
+    finally:
+        stale.close()
+        writer.stopping.set()
+        writer.join(timeout=10)
+    acknowledged = [w.index for w in writer.acknowledged()]
+    report.acknowledged_total = len(acknowledged)
+    new_index = lab.node_index(report.new_master)
+    report.acknowledged_lost = len(missing_keys(lab, new_index, acknowledged))
+    with lab.node(new_index) as master:
+        values = master.call("MGET", *[f"stale:{i}" for i in stale_indexes]) if stale_indexes else []
+    report.stale_accepted_kept = sum(1 for v in values if v is not None)
+    return report

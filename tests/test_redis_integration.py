@@ -35,6 +35,7 @@ from .redis_harness import (
     loopback_revert,
     loopback_rewrite,
     run_failover_scenario,
+    run_frozen_master_scenario,
     run_handover_scenario,
     run_quick_restart_scenario,
     wait_until,
@@ -209,6 +210,44 @@ def test_stopping_master_hands_over_in_its_prestop_hook_without_losing_writes(re
     assert result.acknowledged_lost == 0
     assert result.rejoined_as_replica_of == result.new_master
     assert result.masters_after == [result.new_master]
+
+
+def frozen_master(request, **props):
+    require_redis()
+    # failover-timeout is how long the sentinels let a resumed old master be
+    # before demoting it; 10 s instead of the default 60 s keeps the test short.
+    layout, files = generated(failover_timeout_milliseconds=10000, **props)
+    with SentinelLab(files, layout) as lab:
+        try:
+            lab.start_all()
+            result = run_frozen_master_scenario(lab)
+        except Exception:
+            for process in sorted(p.name for p in lab.root.iterdir()):
+                print(f"--- {process} log ---\n{lab.log(process)[-4000:]}")
+            raise
+    report(request, [f"min_replicas_to_write={layout.min_replicas_to_write}: {line}" for line in result.lines()])
+    return result
+
+
+@pytest.mark.integration
+def test_cut_off_master_refuses_writes_once_it_has_no_replicas(request):
+    result = frozen_master(request)
+    assert result.new_master != result.old_master
+    # A client still holding a connection to the resumed old master is refused
+    # (min-replicas-to-write 1) instead of writing into a dead end.
+    assert result.stale_errors.get("NOREPLICAS", 0) > 0
+    assert result.stale_acknowledged == 0
+    assert result.acknowledged_lost == 0
+
+
+@pytest.mark.integration
+def test_without_min_replicas_to_write_a_cut_off_master_accepts_writes_that_are_then_lost(request):
+    result = frozen_master(request, min_replicas_to_write=0)
+    # The trade-off the default avoids: the old master says OK, the failover throws the writes away.
+    assert result.stale_accepted > 0
+    assert result.stale_accepted_kept == 0
+    assert result.stale_acknowledged == 0  # WAIT 1 would have told the client: no replica has them
+    assert result.acknowledged_lost == 0
 
 
 @pytest.mark.integration
