@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from ._yaml import dump_yaml
+from .platform_alerts import platform_alert_groups
 from .props import MonitoringStackProps
+from .slo import slo_rule_groups
 
 COLOUR_LABEL = "leanvibe.dev/colour"  # set by HAApiDeployment(release="blue_green")
 
@@ -151,9 +153,6 @@ def prometheus_config(p: MonitoringStackProps) -> str:
 
 def rule_files(p: MonitoringStackProps) -> dict[str, str]:
     """File name -> rule file text: one for the platform alerts, one per SLO."""
-    from .platform_alerts import platform_alert_groups
-    from .slo import slo_rule_groups
-
     files = {"platform.yaml": dump_yaml({"groups": platform_alert_groups(p.runbook_base_url)})}
     for slo in p.slos:
         files[f"slo-{slo.sloth_id}.yaml"] = dump_yaml({"groups": slo_rule_groups(slo, p.runbook_base_url)})

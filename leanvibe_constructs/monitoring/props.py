@@ -12,7 +12,8 @@ from .._props import DnsLabel, Props, Quantity
 from ..ha_api_deployment import SecretKeyRef
 from ._promql import MetricName, PromDuration, duration_seconds, series_names
 from .platform_alerts import alert_severities, platform_alert_groups, scraped_series
-from .slo import SLO, default_slos, recorded_series
+from .dashboards import dashboard_queries
+from .slo import SLO, default_slos, recorded_series, slo_rule_groups
 
 Receiver = Literal["pagerduty", "chat", "none"]
 
@@ -177,8 +178,6 @@ class MonitoringStackProps(Props):
         return scraped_series() | recorded_series(self.slos) | frozenset(self.extra_series)
 
     def rule_groups(self) -> list[dict[str, Any]]:
-        from .slo import slo_rule_groups
-
         groups = platform_alert_groups(self.runbook_base_url)
         for slo in self.slos:
             groups += slo_rule_groups(slo, self.runbook_base_url)
@@ -231,8 +230,6 @@ class MonitoringStackProps(Props):
                     f"slo {slo.sloth_id} reads {missing}, which no scraped construct exposes; "
                     "fix the metric name or declare it in extra_series"
                 )
-        from .dashboards import dashboard_queries
-
         for uid, dashboard in self.extra_dashboards.items():
             for title, expr in dashboard_queries(dashboard):
                 missing = sorted(series_names(expr) - known)

@@ -88,6 +88,7 @@ def _pod_spec(
     automount_token: bool,
     replicas: int,
     quorum: bool = False,
+    grace_seconds: int = 30,
 ) -> dict[str, Any]:
     selector = identity.selector()
     spec: dict[str, Any] = {
@@ -97,7 +98,7 @@ def _pod_spec(
         "containers": containers,
         "volumes": volumes,
         "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": 120 if identity.name == "prometheus" else 30,
+        "terminationGracePeriodSeconds": grace_seconds,
     }
     if replicas > 1:
         spec["topologySpreadConstraints"] = spread_constraints(selector, zones_required=p.zone_spread == "required")
@@ -194,6 +195,8 @@ def prometheus_statefulset_spec(p: MonitoringStackProps, identity: Identity, con
             "spec": _pod_spec(
                 p, identity, user=NOBODY, containers=[container], service_account=name, automount_token=True,
                 replicas=p.prometheus_replicas,
+                # Time to flush the head block and write a clean WAL checkpoint on shutdown.
+                grace_seconds=120,
                 volumes=[
                     {"name": "config", "configMap": {"name": f"{name}-config"}},
                     {"name": "rules", "configMap": {"name": f"{name}-rules"}},
