@@ -601,8 +601,9 @@ def sentinel_container(p: RedisSentinelProps) -> dict[str, Any]:
         # The script waits up to 120 s for the master's DNS name.
         "startupProbe": _exec_probe(f'test "$({cli} ping)" = PONG', 5, 3, 30),
         # Ready only when it can tell clients where the master is.
+        # (the reply is the host and the port; an error or nil has no port line).
         "readinessProbe": _exec_probe(
-            f'test "$({cli} sentinel get-master-addr-by-name {p.master_name} | wc -l)" -eq 2', 5, 3, 3
+            f"{cli} sentinel get-master-addr-by-name {p.master_name} | sed -n 2p | grep -Eq '^[0-9]+$'", 5, 3, 3
         ),
         "livenessProbe": _exec_probe(f'test "$({cli} ping)" = PONG', 10, 5, 6),
         "securityContext": restricted_container_security_context(),

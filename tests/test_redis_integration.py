@@ -18,6 +18,7 @@ answers.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -26,7 +27,7 @@ import pytest
 from leanvibe_constructs import RedisSentinel
 
 from .conftest import require_binary
-from .manifests import find, synth_chart
+from .manifests import find, pod_spec, synth_chart
 from .redis_harness import (
     LOOPBACK,
     REDIS_INSTALL_HINT,
@@ -300,3 +301,41 @@ def test_lab_leaves_no_process_or_directory_behind():
     assert not lab.root.exists()
     for pid in pids:
         assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+
+
+@pytest.mark.integration
+def test_probe_commands_of_the_manifests_pass_against_the_real_servers():
+    require_redis()
+    built = []
+    objects = synth_chart(
+        lambda chart: built.append(RedisSentinel(chart, "Redis", highly_available=False, replicas=1, sentinels=1))
+    )
+    redis = built[0]
+    files = find(objects, "ConfigMap", redis.config_map_name)["data"]
+    with SentinelLab(files, redis.layout) as lab:
+        lab.start_sentinel(0)
+        lab.start_node(0)
+        wait_until(lambda: lab.role(0).get("role") == "master", 30, "the data pod to be master")
+        wait_until(lab.master_from_sentinels, 30, "the sentinel to name the master")
+        checked = []
+        for name, port, loopback_port in (
+            (redis.statefulset.manifest["metadata"]["name"], redis.redis_port, lab.plan.node_ports[0]),
+            (redis.sentinel_statefulset.manifest["metadata"]["name"], redis.sentinel_port,
+             lab.plan.sentinel_ports[0]),
+        ):
+            for c in pod_spec(find(objects, "StatefulSet", name))["containers"]:
+                for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    if "exec" not in c.get(kind, {}):
+                        continue
+                    # Only the port differs on loopback; redis-cli defaults to 127.0.0.1.
+                    command = [arg.replace(f"-p {port}", f"-p {loopback_port}") for arg in c[kind]["exec"]["command"]]
+                    for password, expected in ((lab.password, 0), ("wrong-password", None)):
+                        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDISCLI_AUTH": password}
+                        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=10)
+                        if expected == 0:
+                            assert result.returncode == 0, f"{name}/{c['name']} {kind}: {command} {result.stderr}"
+                        else:
+                            # A probe that passes without the password checks nothing.
+                            assert result.returncode != 0, f"{name}/{c['name']} {kind} passes with a wrong password"
+                    checked.append(f"{c['name']}/{kind}")
+        assert len(checked) == 6
