@@ -444,6 +444,8 @@ class FailoverReport:
     sentinel_views_after_restart: list[str] = field(default_factory=list)
     other_sentinels_seen_after_restart: list[int] = field(default_factory=list)
     sentinel_rejoin_seconds: float = 0.0
+    views_after_all_sentinels_restart: list[str] = field(default_factory=list)
+    masters_after_all_sentinels_restart: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         return [
@@ -458,6 +460,8 @@ class FailoverReport:
             f"sentinel restarted with sentinel-start.sh: names {self.sentinel_restart_agrees_on} after "
             f"{self.sentinel_rejoin_seconds:.2f} s; all sentinels: {self.sentinel_views_after_restart}; "
             f"other sentinels each knows: {self.other_sentinels_seen_after_restart}",
+            f"every sentinel restarted at once: they name {self.views_after_all_sentinels_restart}; "
+            f"masters: {self.masters_after_all_sentinels_restart}",
         ]
 
 
@@ -556,6 +560,27 @@ def run_failover_scenario(lab: SentinelLab, restart_sentinel: int = 0) -> Failov
     report.sentinel_views_after_restart = [lab.master_seen_by(j) or "" for j in range(len(lab.layout.sentinels))]
     report.other_sentinels_seen_after_restart = [
         int(lab.sentinel_master(j)["num-other-sentinels"]) for j in range(len(lab.layout.sentinels))
+    ]
+
+    # 5. Restart every sentinel at once (all sentinel pods rescheduled): with no
+    # peer to ask, they must find the current master among the data pods, not
+    # fall back to pod 0 of the first deployment.
+    for j in range(len(lab.layout.sentinels)):
+        lab.kill(f"sentinel-{j}")
+    for j in range(len(lab.layout.sentinels)):
+        lab.start_sentinel(j)
+    wait_until(
+        lambda: all(lab.master_seen_by(j) for j in range(len(lab.layout.sentinels))),
+        30,
+        "every restarted sentinel to answer",
+        interval=0.1,
+    )
+    lab.wait_for_sentinels(30)
+    report.views_after_all_sentinels_restart = [
+        lab.master_seen_by(j) or "" for j in range(len(lab.layout.sentinels))
+    ]
+    report.masters_after_all_sentinels_restart = [
+        str(lab.plan.node_address(i)) for i in range(len(lab.layout.nodes)) if lab.role(i).get("role") == "master"
     ]
     return report
 

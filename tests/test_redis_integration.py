@@ -164,6 +164,15 @@ def test_restarted_sentinel_rejoins_and_agrees_on_the_master(failover):
 
 
 @pytest.mark.integration
+def test_sentinels_restarted_all_at_once_find_the_current_master_among_the_data_pods(failover):
+    result, _ = failover
+    # The current master is not pod 0 of the first deployment any more.
+    assert result.new_master != result.old_master
+    assert result.views_after_all_sentinels_restart == [result.new_master] * 3
+    assert result.masters_after_all_sentinels_restart == [result.new_master]
+
+
+@pytest.mark.integration
 def test_sentinel_runtime_config_resolves_hostnames_before_monitoring(failover):
     _, sentinel_conf = failover
     lines = sentinel_conf.splitlines()
