@@ -69,6 +69,15 @@ def _check_domain(value: str) -> str:
     return value
 
 
+def _check_data_pods(value: int) -> int:
+    if value < 1:
+        raise ValueError(
+            "counts the data pods with the master included (the StatefulSet's replicas), so it must be >= 1; "
+            "use 1 for a single pod"
+        )
+    return value
+
+
 MasterName = Annotated[str, AfterValidator(_check_master_name)]
 
 MaxmemoryPolicy = Literal[
@@ -104,8 +113,11 @@ class RedisSentinelProps(Props):
         description="Production shape: at least 3 sentinels and 2 data pods, required node anti-affinity and "
         "zone spread. False allows the single-node dev shape (1 data pod, 1 sentinel). Default: true.",
     )
-    replicas: int = Field(
-        3, ge=1, le=9, description="Data pods: one master, the rest replicas. Default: 3 (1 master + 2 replicas)."
+    replicas: Annotated[int, AfterValidator(_check_data_pods)] = Field(
+        3,
+        le=9,
+        description="Data pods, the master included (the StatefulSet's replicas). "
+        "Default: 3 (1 master + 2 replicas).",
     )
     sentinels: int = Field(3, ge=1, le=9, description="Sentinel pods. Default: 3.")
     quorum: int | None = Field(

@@ -427,6 +427,7 @@ def test_sentinel_conf_is_the_same_for_every_sentinel():
         ({"sentinels": 2}, r"sentinels \(2\) must be >= 3 when highly_available is true"),
         ({"sentinels": 1, "replicas": 1}, r"sentinels \(1\) must be >= 3 when highly_available is true"),
         ({"replicas": 1}, r"replicas \(1\) must be >= 2 when highly_available is true"),
+        ({**DEV, "replicas": 0}, r"replicas: got 0: counts the data pods with the master included .* use 1"),
         ({"master_name": "my master"}, r"master_name: got 'my master': must be 1-64 letters, digits"),
         ({"master_name": "leanvibe;x"}, r"master_name: got 'leanvibe;x': must be 1-64 letters"),
         ({"min_replicas_to_write": 3}, r"min_replicas_to_write \(3\) must be <= the replicas of a master "
