@@ -123,7 +123,11 @@ class PostgresHAProps(Props):
         "1Gi", description="Size of /dev/shm (parallel query workers need more than the runtime's 64Mi). Default: '1Gi'."
     )
     ttl_seconds: int = Field(
-        30, ge=10, le=3600, description="Patroni leader key TTL: a dead primary is replaced after at most this. Default: 30."
+        30,
+        ge=10,
+        le=3600,
+        description="Patroni leader key TTL: replicas take over once a dead primary's key expires, at most this "
+        "long after its last renewal. Default: 30.",
     )
     loop_wait_seconds: int = Field(10, ge=1, le=600, description="Patroni loop interval. Default: 10.")
     retry_timeout_seconds: int = Field(

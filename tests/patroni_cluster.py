@@ -542,7 +542,14 @@ def run_failover(
     writer = Writer(cluster, table)
     writer.start()
     try:
-        wait_for("the writer to commit 200 rows", lambda: len(writer.acknowledged) >= 200, 30, 0.05)
+        writing_since = time.monotonic()
+        # At least 200 commits and 3 s of steady synchronous writes before the kill.
+        wait_for(
+            "the writer to commit 200 rows over 3 s",
+            lambda: len(writer.acknowledged) >= 200 and time.monotonic() - writing_since >= 3,
+            30,
+            0.05,
+        )
         killed_at = time.monotonic()
         cluster.kill_member(old)
         def first_commit_after_kill() -> float | None:

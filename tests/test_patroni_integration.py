@@ -194,5 +194,7 @@ def test_old_primary_rejoins_as_a_streaming_replica_without_manual_steps(cluster
         lambda: cluster.sql(old, "SELECT count(*) FROM failover_probe") == [[on_new]],
         20,
     )
+    if failover.rewound:  # the usual case: the killed primary had WAL its replicas never received
+        assert "pg_rewind exit code=0" in cluster.log(old)
     # Every member follows the new primary again.
     wait_for("all replicas streaming", lambda: cluster.streaming_replicas() == 2, 60)
