@@ -23,6 +23,7 @@ import cdk8s
 from constructs import Construct
 
 from ._labels import Identity
+from ._pod import image_checkov_skips
 
 CLUSTER_SCOPED_KINDS = frozenset(
     {
@@ -70,20 +71,62 @@ def api_object(
     namespace: str | None = None,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
+    checkov_skip: Mapping[str, str] | None = None,
     **body: Any,
 ) -> ManifestObject:
-    """Create one Kubernetes object; ``body`` holds its top-level fields (spec, data, rules...)."""
+    """Create one Kubernetes object; ``body`` holds its top-level fields (spec, data, rules...).
+
+    ``checkov_skip`` maps check ids to the one-line reason the object is an
+    exception (``{"CKV_K8S_38": "Patroni keeps its leader lock in the API"}``).
+    """
     metadata: dict[str, Any] = {"name": name}
     if namespace and kind not in CLUSTER_SCOPED_KINDS:
         metadata["namespace"] = namespace
     all_labels = {**(identity.labels() if identity else {}), **(labels or {})}
     if all_labels:
         metadata["labels"] = all_labels
+    annotations = dict(annotations or {})
+    if checkov_skip:
+        annotations = _merge_skips(annotations, checkov_skip)
+    if kind in POD_WORKLOAD_KINDS and isinstance(body.get("spec"), dict):
+        annotations = _with_image_skips(annotations, body["spec"])
     if annotations:
-        metadata["annotations"] = dict(annotations)
+        metadata["annotations"] = annotations
     manifest = {"apiVersion": api_version, "kind": kind, "metadata": metadata}
     manifest.update((key, value) for key, value in body.items() if value is not None)
     return ManifestObject(scope, id, manifest)
+
+
+POD_WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Rollout"})
+
+
+def _with_image_skips(annotations: dict[str, str], spec: dict[str, Any]) -> dict[str, str]:
+    """Add the image-pinning exceptions a workload needs, once, next to its own skips.
+
+    The project pins every image by tag and refuses 'latest'; a digest is
+    optional (``image='repo:tag@sha256:...'``). Where a container has none,
+    checkov's digest and pull-policy checks are skipped with that reason, on
+    the workload itself, so the exception is visible where it applies.
+    """
+    pod = spec.get("template", {}).get("spec", {})
+    images = [c["image"] for key in ("initContainers", "containers") for c in pod.get(key, []) if "image" in c]
+    undigested = [image for image in images if "@sha256:" not in image]
+    if not undigested:
+        return annotations
+    return _merge_skips(annotations, image_checkov_skips(undigested[0]))
+
+
+def _merge_skips(annotations: dict[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """Re-number the ``checkov.io/skip<N>`` annotations with ``extra`` added (existing reasons win)."""
+    skips = {
+        value.split("=", 1)[0]: value.split("=", 1)[1]
+        for key, value in annotations.items()
+        if key.startswith("checkov.io/skip")
+    }
+    for check, reason in extra.items():
+        skips.setdefault(check, reason)
+    kept = {key: value for key, value in annotations.items() if not key.startswith("checkov.io/skip")}
+    return {**kept, **checkov_skips(skips)}
 
 
 _CHECKOV_ID = re.compile(r"^CKV2?_K8S_[0-9]+$")

@@ -341,6 +341,7 @@ class HAApiDeployment(Construct):
         self.deployment = api_object(
             self, "Resource", api_version="apps/v1", kind="Deployment", name=p.name,
             namespace=p.namespace, identity=self.identity, spec=deployment_spec(p, self.identity),
+            checkov_skip=checkov_exceptions(p),
         )
         self.deployments = {p.name: self.deployment}
         self.service = api_object(
@@ -371,7 +372,7 @@ class HAApiDeployment(Construct):
             deployment = api_object(
                 self, f"Resource{colour.title()}", api_version="apps/v1", kind="Deployment", name=name,
                 namespace=p.namespace, identity=identity, labels={COLOUR_LABEL: colour},
-                spec=deployment_spec(p, identity, colour=colour),
+                spec=deployment_spec(p, identity, colour=colour), checkov_skip=checkov_exceptions(p),
             )
             self.deployments[name] = deployment
             if p.replicas > 1:
@@ -414,6 +415,7 @@ class HAApiDeployment(Construct):
         self.deployment = api_object(
             self, "Resource", api_version="argoproj.io/v1alpha1", kind="Rollout", name=p.name,
             namespace=p.namespace, identity=self.identity, spec=rollout_spec(p, self.identity),
+            checkov_skip=checkov_exceptions(p),
         )
         self.deployments = {p.name: self.deployment}
         self.service = api_object(
@@ -472,6 +474,16 @@ def _endpoint_of(peer: Endpoint | Any) -> Endpoint:
     if not isinstance(endpoint, Endpoint):
         raise TypeError(f"{peer!r} is not a workload construct or an Endpoint")
     return endpoint
+
+
+def checkov_exceptions(p: HAApiDeploymentProps) -> dict[str, str]:
+    """The checkov checks the API's pods are a deliberate exception to, with the reason."""
+    if not p.secret_env:
+        return {}
+    return {
+        "CKV_K8S_35": "the API reads credentials from environment variables; they come from Secrets by "
+        "reference, never from the manifest",
+    }
 
 
 def pdb_min_available(p: HAApiDeploymentProps) -> int | str:
