@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ._props import quantity_value
+
 if TYPE_CHECKING:  # pragma: no cover - imported for type hints only
     from ._labels import Identity
     from .postgres_ha import PostgresHAProps
@@ -43,6 +45,11 @@ PGPASS_FILE = "/tmp/pgpass"
 # image's postgres uid), so it needs no password and only holds pg_monitor.
 MONITOR_ROLE = "monitor"
 RESTAPI_USERNAME = "patroni"
+
+# Patroni labels each pod with its role; the primary and replica Services select on it.
+ROLE_LABEL = "role"
+PRIMARY_ROLE = "primary"
+REPLICA_ROLE = "replica"
 PEER_MAP = "exporter"
 
 # Parameters Patroni requires to be equal on every member: it takes them only
@@ -147,8 +154,6 @@ def _megabytes(quantity_bytes: float) -> int:
 
 def default_parameters(p: PostgresHAProps) -> dict[str, ParameterValue]:
     """Production defaults derived from the pod's memory and volume size."""
-    from ._props import quantity_value
-
     memory = quantity_value(p.memory_limit)
     storage = quantity_value(p.storage_size)
     return {
@@ -303,10 +308,6 @@ def kubernetes_settings(p: PostgresHAProps, identity: Identity) -> dict[str, Any
     }
 
 
-ROLE_LABEL = "role"
-PRIMARY_ROLE = "primary"
-REPLICA_ROLE = "replica"
-
 
 def patroni_config(p: PostgresHAProps, identity: Identity) -> dict[str, Any]:
     """The whole ``patroni.yml``. Per-pod values (name, pod IP, passwords) come from the environment.
@@ -440,8 +441,6 @@ def backup_environment(p: PostgresHAProps) -> list[dict[str, Any]]:
         {"name": "WALG_S3_PREFIX", "value": f"s3://{b.bucket}/{b.prefix or p.name}"},
         {"name": "AWS_REGION", "value": b.region},
         {"name": "WALG_COMPRESSION_METHOD", "value": "zstd"},
-        {"name": "PGHOST", "value": SOCKET_DIR},
-        {"name": "PGPORT", "value": str(POSTGRES_PORT)},
     ]
     if b.endpoint:
         env += [

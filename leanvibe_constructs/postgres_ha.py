@@ -324,7 +324,7 @@ class PostgresHA(Construct):
         self.primary_service = f"{p.name}-primary"
         self.replica_service = f"{p.name}-replicas"
         self.headless_service = f"{p.name}-headless"
-        self.config_map_name = f"{p.name}-patroni"
+        self.config_map_name = config_map_name(p)
         self.credentials_secret_name = p.credentials_secret_name
         self.endpoint = Endpoint.workload(
             self, identity=self.identity, namespace=p.namespace, default_ports=(Port.tcp(pc.POSTGRES_PORT),)
@@ -400,6 +400,12 @@ def _endpoint_of(peer: Endpoint | Any) -> Endpoint:
 
 
 # --- object bodies ---------------------------------------------------------------
+
+
+def config_map_name(p: PostgresHAProps) -> str:
+    # Not "<name>-config": Patroni itself creates ConfigMaps named <scope>-config,
+    # -leader, -failover and -sync, and the scope is the construct's name.
+    return f"{p.name}-patroni"
 
 
 def config_files(p: PostgresHAProps, identity: Identity) -> dict[str, str]:
@@ -538,10 +544,15 @@ def backup_container(p: PostgresHAProps) -> dict[str, Any]:
         "image": p.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["/bin/sh", pc.BACKUP_SCRIPT_FILE],
-        "env": pc.backup_environment(p) + [{"name": "PGUSER", "value": p.superuser_username},
-                                          {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {
-                                              "name": p.credentials_secret_name, "key": p.superuser_password_key}}},
-                                          {"name": "PGDATA", "value": pc.DATA_DIR}],
+        # backup-push asks the primary for pg_backup_start/stop over the pod-local socket.
+        "env": pc.backup_environment(p) + [
+            {"name": "PGHOST", "value": pc.SOCKET_DIR},
+            {"name": "PGPORT", "value": str(pc.POSTGRES_PORT)},
+            {"name": "PGUSER", "value": p.superuser_username},
+            {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {
+                "name": p.credentials_secret_name, "key": p.superuser_password_key}}},
+            {"name": "PGDATA", "value": pc.DATA_DIR},
+        ],
         "envFrom": [{"secretRef": {"name": p.backup.credentials_secret_name}}],
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         "startupProbe": _heartbeat_probe(p, period=5, failures=12),
@@ -589,7 +600,7 @@ def pod_spec(p: PostgresHAProps, identity: Identity) -> dict[str, Any]:
     if p.backup is not None:
         containers.append(backup_container(p))
     volumes: list[dict[str, Any]] = [
-        {"name": "patroni-config", "configMap": {"name": f"{p.name}-patroni", "defaultMode": 0o555}},
+        {"name": "patroni-config", "configMap": {"name": config_map_name(p), "defaultMode": 0o555}},
         {"name": "run", "emptyDir": {"sizeLimit": "16Mi"}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": p.shm_size}},
