@@ -550,3 +550,10 @@ def test_backup_liveness_fails_only_when_the_heartbeat_is_stale(tmp_path):
     # One bounded backup (6 h), retention (1 h) and a sleep later, the loop must have touched it again.
     subprocess.run(["touch", "-d", "8 hours ago", str(heartbeat)], check=True, timeout=10)
     assert subprocess.run(command, timeout=10).returncode != 0
+
+
+def test_statefulset_names_every_checkov_exception_with_its_reason():
+    annotations = statefulset(build())["metadata"]["annotations"]
+    skips = {v.split("=", 1)[0]: v.split("=", 1)[1] for k, v in annotations.items() if k.startswith("checkov.io/skip")}
+    assert {"CKV_K8S_35", "CKV_K8S_38", "CKV_K8S_40"} <= set(skips)
+    assert all(20 <= len(reason) <= 300 for reason in skips.values())
