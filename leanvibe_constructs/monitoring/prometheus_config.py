@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ha_api_deployment import COLOUR_LABEL  # set by HAApiDeployment(release="blue_green")
 from ._yaml import dump_yaml
 from .platform_alerts import platform_alert_groups
 from .props import MonitoringStackProps
 from .slo import slo_rule_groups
-
-COLOUR_LABEL = "leanvibe.dev/colour"  # set by HAApiDeployment(release="blue_green")
 
 RULES_DIR = "/etc/prometheus/rules"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -31,6 +30,23 @@ ALERTMANAGER_CLUSTER_PORT = 9094
 GRAFANA_PORT = 3000
 KUBE_STATE_METRICS_PORT = 8080
 KUBELET_PORT = 10250
+
+
+def instance_name(part_of: str, component: str) -> str:
+    """Object name and app.kubernetes.io/instance of one stack component, e.g. 'leanvibe-prometheus'."""
+    return f"{part_of}-{component}"
+
+
+def prometheus_url(
+    namespace: str = MonitoringStackProps.model_fields["namespace"].default,
+    part_of: str = MonitoringStackProps.model_fields["part_of"].default,
+) -> str:
+    """In-cluster URL of the stack's Prometheus Service; defaults: the stack's default props.
+
+    What Grafana's datasource, the release watch, the pipeline and the Argo
+    Rollouts analysis query: 'http://leanvibe-prometheus.leanvibe.svc:9090'.
+    """
+    return f"http://{instance_name(part_of, 'prometheus')}.{namespace}.svc:{PROMETHEUS_PORT}"
 
 
 def _label(name: str) -> str:
@@ -126,7 +142,7 @@ def scrape_configs(p: MonitoringStackProps) -> list[dict[str, Any]]:
 def alertmanager_targets(p: MonitoringStackProps) -> list[str]:
     # Every replica by its stable name: Prometheus must send each alert to all of
     # them (not to one behind a Service) for the cluster to deduplicate.
-    name = "leanvibe-alertmanager"
+    name = instance_name(p.part_of, "alertmanager")
     return [f"{name}-{i}.{name}.{p.namespace}.svc:{ALERTMANAGER_PORT}" for i in range(p.alertmanager_replicas)]
 
 
