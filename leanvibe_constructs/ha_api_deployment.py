@@ -83,6 +83,13 @@ def _default_liveness() -> ProbeSettings:
     return ProbeSettings(path="/health/live", period_seconds=10, timeout_seconds=5, failure_threshold=6)
 
 
+def _stack_prometheus_url() -> str:
+    # Imported late: the monitoring package imports this module (SecretKeyRef).
+    from .monitoring.prometheus_config import prometheus_url
+
+    return prometheus_url()
+
+
 class HAApiDeploymentProps(Props):
     """Props of :class:`HAApiDeployment`. Only ``image`` is required."""
 
@@ -193,10 +200,10 @@ class HAApiDeploymentProps(Props):
         "props do not apply (the controller tracks the colours). Default: False.",
     )
     argo_prometheus_url: str = Field(
-        "http://prometheus-operated.monitoring.svc:9090",
+        default_factory=_stack_prometheus_url,
         pattern=r"^https?://",
-        description="Prometheus the AnalysisTemplate queries. Only with argo_rollouts. "
-        "Default: 'http://prometheus-operated.monitoring.svc:9090'.",
+        description="Prometheus the AnalysisTemplate queries. Only with argo_rollouts. Default: the "
+        "MonitoringStack's Prometheus Service with its default props, 'http://leanvibe-prometheus.leanvibe.svc:9090'.",
     )
     argo_max_error_ratio: float = Field(
         0.01,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
+import re
+import subprocess
 import urllib.error
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
+from leanvibe_constructs.delivery.pipeline import PipelineProps, workflow
 from leanvibe_constructs.delivery.release import (
     MetricsUnavailable,
     PrometheusSource,
@@ -18,7 +23,15 @@ from leanvibe_constructs.delivery.release import (
     plan,
     watch,
 )
-from leanvibe_constructs.delivery.release_cli import release_app
+from leanvibe_constructs.delivery.release_cli import release_app, watch_command
+from leanvibe_constructs.ha_api_deployment import HAApiDeployment, HAApiDeploymentProps
+from leanvibe_constructs.monitoring import SLI, MonitoringStack
+from leanvibe_constructs.monitoring._promql import parse_matchers
+from leanvibe_constructs.validate.model import Inventory
+from leanvibe_constructs.validate.prometheus import pod_role_targets, relabel
+
+from .conftest import require_binary
+from .manifests import find, synth_chart
 
 
 class FakeSource:
@@ -200,6 +213,161 @@ def test_default_query_is_the_live_services_5xx_share():
 
 def test_blue_green_query_judges_one_colour():
     assert ',colour="green",code=~"5.."' in error_ratio_query("leanvibe-api", "leanvibe", colour="green")
+
+
+# --- the queries read the series the MonitoringStack's scrape produces -----------------------
+
+API_IMAGE = "ghcr.io/leanvibe/agent-hive-api:2.4.1"
+
+
+def platform(**api_props):
+    """The API and the MonitoringStack scraping it, synthesized together."""
+
+    def compose(chart):
+        api = HAApiDeployment(chart, "Api", image=API_IMAGE, **api_props)
+        MonitoringStack(chart, "Monitoring").scrape(api)
+
+    return synth_chart(compose)
+
+
+def scraped_labels(objects, workload_name):
+    """The target labels Prometheus gives the series of one workload's pod, under the stack's own scrape config.
+
+    Service discovery and relabelling are simulated by the validator's
+    implementation (the documented __meta_kubernetes_pod_* labels, each
+    job's relabel_configs in order); exactly one job must keep exactly one
+    port of the pod.
+    """
+    config = yaml.safe_load(find(objects, "ConfigMap", "leanvibe-prometheus-config")["data"]["prometheus.yml"])
+    workload = next(w for w in Inventory.of(objects).workloads if w.name == workload_name)
+    kept = []
+    for job in config["scrape_configs"]:
+        if not any(sd["role"] == "pod" for sd in job.get("kubernetes_sd_configs", [])):
+            continue
+        for target in pod_role_targets(workload):
+            labels = relabel({"job": job["job_name"], **target.labels}, job["relabel_configs"])
+            if labels is not None:
+                labels.setdefault("instance", labels["__address__"])
+                kept.append({name: value for name, value in labels.items() if not name.startswith("__")})
+    assert len(kept) == 1, kept
+    return kept[0]
+
+
+def selectors(query, metric="http_requests_total"):
+    """The label matchers of every ``metric{...}`` selector in ``query``."""
+    found = [parse_matchers(body) for body in re.findall(rf"{metric}\{{([^}}]*)\}}", query)]
+    assert found, query
+    return found
+
+
+def selects(matchers, labels):
+    for name, op, value in matchers:
+        actual = labels.get(name, "")
+        hit = actual == value if op in ("=", "!=") else re.fullmatch(value, actual) is not None
+        if hit is (op in ("!=", "!~")):
+            return False
+    return True
+
+
+# The one label the API sets itself: the SLO's own error matcher reads it too.
+API_OWN_LABELS = {name for name, _, _ in parse_matchers(SLI.errors().error_matchers)}
+
+
+def test_blue_green_watch_query_uses_the_target_labels_the_monitoring_scrape_sets():
+    objects = platform(release="blue_green")
+    blue, green = scraped_labels(objects, "leanvibe-api-blue"), scraped_labels(objects, "leanvibe-api-green")
+    assert API_OWN_LABELS == {"code"}
+    for colour, own, other in (("blue", blue, green), ("green", green, blue)):
+        for matchers in selectors(error_ratio_query("leanvibe-api", "leanvibe", colour=colour)):
+            target_matchers = [m for m in matchers if m[0] not in API_OWN_LABELS]
+            assert {name for name, _, _ in target_matchers} <= set(own), (matchers, own)
+            assert selects(target_matchers, own), (matchers, own)
+            # Both colours share `service`: only `colour` keeps the idle one out.
+            assert not selects(target_matchers, other), (matchers, other)
+    for matchers in selectors(error_ratio_query("leanvibe-api", "leanvibe")):
+        target_matchers = [m for m in matchers if m[0] not in API_OWN_LABELS]
+        assert selects(target_matchers, blue) and selects(target_matchers, green)
+
+
+def test_rolling_watch_query_selects_the_api_pods():
+    labels = scraped_labels(platform(), "leanvibe-api")
+    assert "colour" not in labels
+    for matchers in selectors(error_ratio_query("leanvibe-api", "leanvibe")):
+        assert selects([m for m in matchers if m[0] not in API_OWN_LABELS], labels), (matchers, labels)
+
+
+def test_argo_analysis_queries_the_stacks_prometheus_with_labels_its_scrape_sets():
+    objects = platform(release="blue_green", argo_rollouts=True)
+    analysis = find(objects, "AnalysisTemplate", "leanvibe-api-error-ratio")
+    prometheus = analysis["spec"]["metrics"][0]["provider"]["prometheus"]
+    labels = scraped_labels(objects, "leanvibe-api")
+    for matchers in selectors(prometheus["query"]):
+        target_matchers = [m for m in matchers if m[0] not in API_OWN_LABELS]
+        assert {name for name, _, _ in target_matchers} <= set(labels), (matchers, labels)
+        assert selects(target_matchers, labels), (matchers, labels)
+    service = find(objects, "Service", "leanvibe-prometheus")
+    port = service["spec"]["ports"][0]["port"]
+    assert prometheus["address"] == f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc:{port}"
+
+
+def test_every_default_prometheus_url_is_the_monitoring_stacks_service():
+    holder = {}
+
+    def compose(chart):
+        holder["stack"] = MonitoringStack(chart, "Monitoring")
+
+    objects = synth_chart(compose)
+    service = find(objects, "Service", "leanvibe-prometheus")
+    expected = (f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc:"
+                f"{service['spec']['ports'][0]['port']}")
+    assert holder["stack"].prometheus_url == expected
+    assert PipelineProps().prometheus_url == expected
+    assert HAApiDeploymentProps(image=API_IMAGE).argo_prometheus_url == expected
+    assert inspect.signature(watch_command).parameters["prometheus_url"].default == expected
+    # The pipeline hands it to the watch step.
+    deploy_env = workflow(PipelineProps())["jobs"]["deploy"]["env"]
+    assert deploy_env["PROMETHEUS_URL"] == expected
+
+
+@pytest.mark.integration
+def test_watch_query_on_series_labelled_like_the_scrape_judges_only_the_live_colour(tmp_path):
+    """promtool evaluates the blue-green watch query on counters carrying the scrape's target labels."""
+    promtool = require_binary("promtool", "apt-get install prometheus   (Debian/Ubuntu; provides promtool)")
+    objects = platform(release="blue_green")
+
+    def series(workload, code):
+        labels = {**scraped_labels(objects, workload), "code": code}
+        return "http_requests_total{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+    # Per 15 s: blue answers 90 x 200 and 10 x 500 (10% errors), green 50 and 50.
+    input_series = [
+        {"series": series("leanvibe-api-blue", "200"), "values": "1000+90x40"},
+        {"series": series("leanvibe-api-blue", "500"), "values": "1000+10x40"},
+        {"series": series("leanvibe-api-green", "200"), "values": "1000+50x40"},
+        {"series": series("leanvibe-api-green", "500"), "values": "1000+50x40"},
+    ]
+    tests = [
+        (error_ratio_query("leanvibe-api", "leanvibe", colour="blue"), 0.1),
+        (error_ratio_query("leanvibe-api", "leanvibe", colour="green"), 0.5),
+        (error_ratio_query("leanvibe-api", "leanvibe"), 0.3),
+    ]
+    (tmp_path / "empty.yaml").write_text("groups: []\n")
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump({
+        "rule_files": ["empty.yaml"],
+        "evaluation_interval": "15s",
+        "tests": [{
+            "interval": "15s",
+            "input_series": input_series,
+            "promql_expr_test": [
+                # promtool compares exactly; rate()'s float division leaves 0.09999999999999999.
+                {"expr": f"round({query}, 0.001)", "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": value}]}
+                for query, value in tests
+            ],
+        }],
+    }, sort_keys=False))
+    result = subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1h30m", 5400), ("45", 45)])

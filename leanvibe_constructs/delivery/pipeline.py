@@ -38,6 +38,7 @@ from constructs import Construct
 from pydantic import Field, field_validator, model_validator
 
 from .._props import DnsLabel, HttpPath, Props
+from ..monitoring.prometheus_config import prometheus_url as stack_prometheus_url
 from .release import parse_duration
 
 UPLOAD_ARTIFACT = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"  # v4.6.2
@@ -132,10 +133,10 @@ class PipelineProps(Props):
         "the error budget rate of a 99.9% SLO.",
     )
     prometheus_url: str = Field(
-        "http://prometheus-operated.monitoring.svc:9090",
+        stack_prometheus_url(),
         pattern=r"^https?://",
-        description="Prometheus base URL, reachable from the deploy runner. "
-        "Default: 'http://prometheus-operated.monitoring.svc:9090'.",
+        description="Prometheus base URL, reachable from the deploy runner. Default: the MonitoringStack's "
+        "Prometheus Service with its default props, 'http://leanvibe-prometheus.leanvibe.svc:9090'.",
     )
     test_timeout_minutes: int = Field(60, ge=1, le=360, description="Timeout of the test job. Default: 60.")
     synth_timeout_minutes: int = Field(20, ge=1, le=360, description="Timeout of the synth job. Default: 20.")

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..monitoring.prometheus_config import prometheus_url as stack_prometheus_url
 from .release import PrometheusSource, error_ratio_query, load_objects, parse_duration, plan, watch, write_objects
 
 release_app = typer.Typer(
@@ -39,7 +40,7 @@ def watch_command(
     interval: Annotated[str, typer.Option(help="Time between samples, e.g. '15s'.")] = "15s",
     prometheus_url: Annotated[
         str, typer.Option(envvar="PROMETHEUS_URL", help="Prometheus base URL (env PROMETHEUS_URL).")
-    ] = "http://prometheus-operated.monitoring.svc:9090",
+    ] = stack_prometheus_url(),
     query: Annotated[
         Optional[str], typer.Option(help="PromQL returning one error ratio. Default: 5xx share of --service.")
     ] = None,
