@@ -38,12 +38,11 @@ from constructs import Construct
 from pydantic import Field, field_validator, model_validator
 
 from .._props import DnsLabel, HttpPath, Props
+from ..ha_api_deployment import COLOUR_LABEL, RELEASE_ROLE_LABEL
 from ..monitoring.prometheus_config import prometheus_url as stack_prometheus_url
 from .release import parse_duration
 
 UPLOAD_ARTIFACT = "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"  # v4.6.2
-COLOUR_LABEL = "leanvibe.dev/colour"  # mirrors ha_api_deployment.COLOUR_LABEL (kept import-free)
-RELEASE_ROLE_LABEL = "leanvibe.dev/release-role"
 
 _RUNNER_LABEL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 _KUBE_VERSION = re.compile(r"^1\.[0-9]{2}\.[0-9]+$")
