@@ -123,6 +123,19 @@ def test_every_container_meets_the_restricted_pod_security_profile():
             assert c["resources"]["limits"]["memory"] == c["resources"]["requests"]["memory"]
 
 
+def test_no_container_is_killed_by_liveness_while_it_starts():
+    """Each has a startup probe (liveness waits for it) allowing at least 2 minutes to start."""
+    objects = build()
+    for workload in find_all(objects, "StatefulSet") + find_all(objects, "Deployment"):
+        for c in pod_spec(workload)["containers"]:
+            startup = c["startupProbe"]
+            assert {"livenessProbe", "readinessProbe"} <= set(c), c["name"]
+            assert startup["periodSeconds"] * startup["failureThreshold"] >= 120, c["name"]
+    grafana = container(find(objects, "Deployment", "leanvibe-grafana"), "grafana")["startupProbe"]
+    # A fresh sqlite database on every start: all of Grafana's migrations run first.
+    assert grafana["periodSeconds"] * grafana["failureThreshold"] >= 300
+
+
 def test_every_workload_exposes_a_port_named_metrics():
     objects = build()
     for workload in find_all(objects, "StatefulSet") + find_all(objects, "Deployment"):

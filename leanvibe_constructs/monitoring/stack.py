@@ -287,6 +287,8 @@ def alertmanager_statefulset_spec(p: MonitoringStackProps, identity: Identity, c
         env=[{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
         ports=ports,
         resources=_resources("100m", "256Mi", "500m"),
+        # Up to 2 minutes to load the silences and notification log from its volume.
+        startupProbe=_http_probe("/-/healthy", WEB_PORT_NAME, 5, 24),
         readinessProbe=_http_probe("/-/ready", WEB_PORT_NAME, 10, 3),
         livenessProbe=_http_probe("/-/healthy", WEB_PORT_NAME, 15, 6),
         volumeMounts=mounts,
@@ -386,6 +388,9 @@ def grafana_deployment_spec(p: MonitoringStackProps, identity: Identity, config_
         ],
         ports=[{"name": WEB_PORT_NAME, "containerPort": GRAFANA_PORT, "protocol": "TCP"}],
         resources=_resources("100m", "256Mi", "1"),
+        # Every start is a fresh sqlite database: Grafana runs all its schema migrations
+        # before it serves; allow 5 minutes instead of letting liveness kill it midway.
+        startupProbe=_http_probe("/api/health", WEB_PORT_NAME, 5, 60),
         readinessProbe=_http_probe("/api/health", WEB_PORT_NAME, 10, 3),
         livenessProbe=_http_probe("/api/health", WEB_PORT_NAME, 15, 6),
         volumeMounts=[
@@ -444,6 +449,8 @@ def kube_state_metrics_deployment_spec(p: MonitoringStackProps, identity: Identi
             {"name": "telemetry", "containerPort": 8081, "protocol": "TCP"},
         ],
         resources=_resources("50m", "128Mi", "500m"),
+        # Up to 2 minutes for the first list of every watched resource.
+        startupProbe=_http_probe("/healthz", "metrics", 5, 24),
         readinessProbe=_http_probe("/", "telemetry", 10, 3),
         livenessProbe=_http_probe("/healthz", "metrics", 15, 6),
     )
