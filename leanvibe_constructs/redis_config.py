@@ -32,6 +32,8 @@ CONFIG_DIR = "/etc/redis"  # the ConfigMap
 DATA_DIR = "/data"  # the PersistentVolumeClaim
 RUN_DIR = "/run/redis"  # memory-backed emptyDir: runtime redis.conf, holds the password
 SENTINEL_RUN_DIR = "/run/sentinel"  # memory-backed emptyDir: runtime sentinel.conf, rewritten by Sentinel
+AUTH_DIR = "/etc/redis-auth"  # the auth Secret, mounted as a file (never an environment variable)
+PASSWORD_FILE = f"{AUTH_DIR}/password"
 
 # Listen on every IPv4 address and on IPv6 when the pod has it ("-" makes it optional).
 LISTEN_ALL = "* -::*"
@@ -214,7 +216,7 @@ nth() {
 }
 
 # cli <host:port> <command>...: one bounded redis-cli call; empty output on failure.
-# The password comes from REDISCLI_AUTH, never from the command line.
+# The password comes from REDISCLI_AUTH (read from the Secret file), never from the command line.
 cli() {
   addr=$1
   shift
@@ -243,6 +245,13 @@ config_quote() {
   printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
 }
 
+if [ ! -r "$PASSWORD_FILE" ]; then
+  log "$PASSWORD_FILE (the auth Secret) is not readable"
+  exit 1
+fi
+REDIS_PASSWORD=$(cat "$PASSWORD_FILE")
+export REDISCLI_AUTH="$REDIS_PASSWORD"
+
 ordinal=${POD_NAME##*-}
 case "$ordinal" in
   '' | *[!0-9]*)
@@ -250,7 +259,6 @@ case "$ordinal" in
     exit 1
     ;;
 esac
-export REDISCLI_AUTH="$REDIS_PASSWORD"
 """
 
 
@@ -281,7 +289,7 @@ FAILOVER_WAIT_SECONDS={layout.failover_wait_seconds}
 CALL_TIMEOUT_SECONDS=2
 
 : "${{POD_NAME:?POD_NAME must be set from metadata.name}}"
-: "${{REDIS_PASSWORD:?REDIS_PASSWORD must be set from the auth Secret}}"
+PASSWORD_FILE='{PASSWORD_FILE}'
 """
         + _SHARED_FUNCTIONS
         + r"""
@@ -366,6 +374,7 @@ if [ "$master" = "$SELF" ]; then
 else
   log "starting as replica of $master"
 fi
+unset REDISCLI_AUTH  # the server does not need the password in its environment
 exec redis-server "$RUNTIME_CONFIG"
 """
     )
@@ -398,7 +407,7 @@ RESOLVE_SECONDS=120
 CALL_TIMEOUT_SECONDS=2
 
 : "${{POD_NAME:?POD_NAME must be set from metadata.name}}"
-: "${{REDIS_PASSWORD:?REDIS_PASSWORD must be set from the auth Secret}}"
+PASSWORD_FILE='{PASSWORD_FILE}'
 """
         + _SHARED_FUNCTIONS
         + r"""
@@ -466,6 +475,7 @@ umask 077
 mv "$RUNTIME_CONFIG.tmp" "$RUNTIME_CONFIG"
 
 log "starting as $SELF, monitoring $master"
+unset REDISCLI_AUTH
 exec redis-sentinel "$RUNTIME_CONFIG"
 """
     )
@@ -497,7 +507,7 @@ HANDOVER_SECONDS=10
 CALL_TIMEOUT_SECONDS=2
 
 : "${{POD_NAME:?POD_NAME must be set from metadata.name}}"
-: "${{REDIS_PASSWORD:?REDIS_PASSWORD must be set from the auth Secret}}"
+PASSWORD_FILE='{PASSWORD_FILE}'
 """
         + _SHARED_FUNCTIONS
         + r"""

@@ -44,7 +44,17 @@ from ._pod import (
     spread_constraints,
 )
 from ._props import DnsLabel, Props, Quantity, quantity_value
-from .redis_config import CONFIG_DIR, DATA_DIR, RUN_DIR, SENTINEL_RUN_DIR, Address, RedisLayout, config_files
+from .redis_config import (
+    AUTH_DIR,
+    CONFIG_DIR,
+    DATA_DIR,
+    PASSWORD_FILE,
+    RUN_DIR,
+    SENTINEL_RUN_DIR,
+    Address,
+    RedisLayout,
+    config_files,
+)
 
 REDIS_PORT = 6379
 SENTINEL_PORT = 26379
@@ -328,6 +338,7 @@ class RedisSentinel(Construct):
         self.statefulset = api_object(
             self, "Resource", api_version="apps/v1", kind="StatefulSet", name=p.name, namespace=ns,
             identity=self.identity, spec=redis_statefulset_spec(p, self.identity, self.config_files),
+            checkov_skip=CHECKOV_EXCEPTIONS,
         )
         api_object(
             self, "HeadlessService", api_version="v1", kind="Service", name=self.headless_service, namespace=ns,
@@ -440,13 +451,37 @@ def _secret_env(name: str, p: RedisSentinelProps) -> dict[str, Any]:
     }
 
 
-def _common_env(p: RedisSentinelProps) -> list[dict[str, Any]]:
-    return [
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        _secret_env("REDIS_PASSWORD", p),
-        # redis-cli reads the password from here: the probes never put it on a command line.
-        _secret_env("REDISCLI_AUTH", p),
-    ]
+def _pod_name_env() -> list[dict[str, Any]]:
+    # The scripts find their own address by ordinal; the password they read
+    # from the mounted Secret file, not from the environment.
+    return [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+
+
+def _cli(port: int) -> str:
+    """redis-cli for a probe: the password from the Secret file via REDISCLI_AUTH, never an argument."""
+    return f'REDISCLI_AUTH="$(cat {PASSWORD_FILE})" redis-cli -p {port}'
+
+
+def _auth_volume(p: RedisSentinelProps) -> dict[str, Any]:
+    return {
+        "name": "auth",
+        "secret": {
+            "secretName": p.effective_auth_secret_name,
+            "items": [{"key": p.auth_secret_key, "path": "password"}],
+            # Owner root, group fsGroup (the pod's uid): readable by the process only.
+            "defaultMode": 0o440,
+        },
+    }
+
+
+_AUTH_MOUNT = {"name": "auth", "mountPath": AUTH_DIR, "readOnly": True}
+
+# redis_exporter takes the password from REDIS_PASSWORD or a JSON map file; the
+# variable is the simpler and it is confined to the sidecar.
+CHECKOV_EXCEPTIONS = {
+    "CKV_K8S_35": "only the redis_exporter sidecar reads the password from a variable (REDIS_PASSWORD); "
+    "Redis and Sentinel read it from the mounted Secret file",
+}
 
 
 def _exec_probe(script: str, period: int, timeout: int, failures: int) -> dict[str, Any]:
@@ -499,13 +534,13 @@ def _placement(p: RedisSentinelProps, identity: Identity, avoid: Identity | None
 
 
 def redis_container(p: RedisSentinelProps) -> dict[str, Any]:
-    ping = f"redis-cli -p {REDIS_PORT} ping"
+    ping = f"{_cli(REDIS_PORT)} ping"
     return {
         "name": "redis",
         "image": p.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["sh", f"{CONFIG_DIR}/redis-start.sh"],
-        "env": _common_env(p),
+        "env": _pod_name_env(),
         "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
         "resources": {
             "requests": {"cpu": p.cpu_request, "memory": p.memory_request},
@@ -525,6 +560,7 @@ def redis_container(p: RedisSentinelProps) -> dict[str, Any]:
         "volumeMounts": [
             {"name": "data", "mountPath": DATA_DIR},
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            _AUTH_MOUNT,
             {"name": "run", "mountPath": RUN_DIR},
         ],
     }
@@ -567,6 +603,7 @@ def redis_statefulset_spec(p: RedisSentinelProps, identity: Identity, files: dic
         "containers": [redis_container(p), exporter_container(p)],
         "volumes": [
             {"name": "config", "configMap": {"name": f"{p.name}-config", "defaultMode": 0o444}},
+            _auth_volume(p),
             # Memory-backed: the runtime redis.conf holds the password and never touches a disk.
             {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
         ],
@@ -598,13 +635,13 @@ def redis_statefulset_spec(p: RedisSentinelProps, identity: Identity, files: dic
 
 
 def sentinel_container(p: RedisSentinelProps) -> dict[str, Any]:
-    cli = f"redis-cli -p {SENTINEL_PORT}"
+    cli = _cli(SENTINEL_PORT)
     return {
         "name": "sentinel",
         "image": p.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["sh", f"{CONFIG_DIR}/sentinel-start.sh"],
-        "env": _common_env(p),
+        "env": _pod_name_env(),
         "ports": [{"name": "sentinel", "containerPort": SENTINEL_PORT, "protocol": "TCP"}],
         "resources": {
             "requests": {"cpu": p.sentinel_cpu_request, "memory": p.sentinel_memory_request},
@@ -621,6 +658,7 @@ def sentinel_container(p: RedisSentinelProps) -> dict[str, Any]:
         "securityContext": restricted_container_security_context(),
         "volumeMounts": [
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            _AUTH_MOUNT,
             {"name": "run", "mountPath": SENTINEL_RUN_DIR},
         ],
     }
@@ -638,6 +676,7 @@ def sentinel_statefulset_spec(
         "containers": [sentinel_container(p)],
         "volumes": [
             {"name": "config", "configMap": {"name": f"{p.name}-config", "defaultMode": 0o444}},
+            _auth_volume(p),
             # Sentinel rewrites its config file with what it learns; it holds
             # the password, so it lives in memory. A restarted pod rebuilds it
             # from its peers (sentinel-start.sh).

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from leanvibe_constructs.redis_config import (
+    AUTH_DIR,
     CONFIG_DIR,
     DATA_DIR,
     LISTEN_ALL,
@@ -174,6 +175,7 @@ class LoopbackPlan:
         tokens += [(str(a), str(self.sentinel_address(i))) for i, a in enumerate(self.layout.sentinels)]
         tokens += [
             (CONFIG_DIR, str(folder / "etc")),
+            (AUTH_DIR, str(folder / "auth")),
             (DATA_DIR, str(folder / "data")),
             (RUN_DIR, str(folder / "run-redis")),
             (SENTINEL_RUN_DIR, str(folder / "run-sentinel")),
@@ -226,8 +228,12 @@ class SentinelLab:
 
     def _prepare(self, process: str, keys: tuple[str, ...]) -> None:
         folder = self.plan.process_dir(process)
-        for sub in ("etc", "data", "run-redis", "run-sentinel"):
+        for sub in ("etc", "auth", "data", "run-redis", "run-sentinel"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
+        # The auth Secret as the pods see it: one file, readable by the process only.
+        password_file = folder / "auth" / "password"
+        password_file.write_text(self.password)
+        password_file.chmod(0o400)
         for key in keys:
             (folder / "etc" / key).write_text(loopback_rewrite(self.files[key], self.plan, process))
 
@@ -235,7 +241,7 @@ class SentinelLab:
 
     def _start(self, process: str, script: str, pod_name: str) -> None:
         folder = self.plan.process_dir(process)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "POD_NAME": pod_name, "REDIS_PASSWORD": self.password}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "POD_NAME": pod_name}
         log = open(folder / "log", "ab")  # noqa: SIM115 (owned by the process)
         self.processes[process] = subprocess.Popen(
             ["sh", str(folder / "etc" / script)],
@@ -258,7 +264,6 @@ class SentinelLab:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "POD_NAME": f"{self.name}-{i}",
-            "REDIS_PASSWORD": self.password,
         }
         return subprocess.run(
             ["sh", str(folder / "etc" / "redis-prestop.sh")],

@@ -25,6 +25,7 @@ import time
 import pytest
 
 from leanvibe_constructs import RedisSentinel
+from leanvibe_constructs.redis_config import PASSWORD_FILE
 
 from .conftest import require_binary
 from .manifests import find, pod_spec, synth_chart
@@ -94,6 +95,8 @@ def test_loopback_rewrite_changes_only_addresses_ports_and_directories(tmp_path)
         for before, after in changed:
             assert "svc.cluster.local" in before or "/etc/redis" in before or "/data" in before or (
                 "/run/" in before) or before.startswith("bind "), f"{key}: unexpected change of {before!r}"
+            # Nothing but those tokens: reverting the changed line gives back the original.
+            assert loopback_revert(after, plan, process) == before
             assert "svc.cluster.local" not in after
         # Every failover setting survives untouched.
         for line in original.splitlines():
@@ -336,10 +339,15 @@ def test_probe_commands_of_the_manifests_pass_against_the_real_servers():
                 for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                     if "exec" not in c.get(kind, {}):
                         continue
-                    # Only the port differs on loopback; redis-cli defaults to 127.0.0.1.
-                    command = [arg.replace(f"-p {port}", f"-p {loopback_port}") for arg in c[kind]["exec"]["command"]]
                     for password, expected in ((lab.password, 0), ("wrong-password", None)):
-                        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDISCLI_AUTH": password}
+                        password_file = lab.root / "probe-password"
+                        password_file.write_text(password)
+                        # Only the port and the Secret's path differ on loopback; redis-cli defaults to 127.0.0.1.
+                        command = [
+                            arg.replace(f"-p {port}", f"-p {loopback_port}").replace(PASSWORD_FILE, str(password_file))
+                            for arg in c[kind]["exec"]["command"]
+                        ]
+                        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
                         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=10)
                         if expected == 0:
                             assert result.returncode == 0, f"{name}/{c['name']} {kind}: {command} {result.stderr}"

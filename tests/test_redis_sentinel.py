@@ -205,11 +205,24 @@ def test_every_container_meets_the_restricted_pod_security_profile():
 
 def test_password_comes_from_the_secret_by_name_and_never_appears_in_a_manifest():
     objects = build(auth_secret_name="redis-auth", auth_secret_key="pw")
-    refs = {"name": "redis-auth", "key": "pw"}
     for workload in (data_set(objects), sentinel_set(objects)):
-        for c in pod_spec(workload)["containers"]:
-            env = {e["name"]: e for e in c["env"]}
-            assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == refs
+        spec = pod_spec(workload)
+        auth = next(v for v in spec["volumes"] if v["name"] == "auth")
+        assert auth["secret"] == {
+            "secretName": "redis-auth", "items": [{"key": "pw", "path": "password"}], "defaultMode": 0o440}
+        for name in ("redis", "sentinel"):
+            if any(c["name"] == name for c in spec["containers"]):
+                c = container(workload, name)
+                assert {"name": "auth", "mountPath": "/etc/redis-auth", "readOnly": True} in c["volumeMounts"]
+                # Redis and Sentinel get the password as a file, never as a variable.
+                assert all("valueFrom" not in e or "fieldRef" in e["valueFrom"] for e in c["env"])
+                for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    assert 'REDISCLI_AUTH="$(cat /etc/redis-auth/password)"' in c[kind]["exec"]["command"][2]
+    # Only the exporter takes it from a variable, which is what the checkov exception says.
+    exporter_env = {e["name"]: e for e in container(data_set(objects), "metrics")["env"]}
+    assert exporter_env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "redis-auth", "key": "pw"}
+    skips = [v for k, v in data_set(objects)["metadata"]["annotations"].items() if k.startswith("checkov.io/skip")]
+    assert any(v.startswith("CKV_K8S_35=only the redis_exporter sidecar") for v in skips)
     assert not find_all(objects, "Secret")
     # The scripts write the password only into the memory-backed runtime dir.
     volumes = {v["name"]: v for v in pod_spec(data_set(objects))["volumes"]}
