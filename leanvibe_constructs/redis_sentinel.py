@@ -338,7 +338,7 @@ class RedisSentinel(Construct):
         self.statefulset = api_object(
             self, "Resource", api_version="apps/v1", kind="StatefulSet", name=p.name, namespace=ns,
             identity=self.identity, spec=redis_statefulset_spec(p, self.identity, self.config_files),
-            checkov_skip=CHECKOV_EXCEPTIONS,
+            annotations=_single_pod_exception(p.replicas, "data pod"), checkov_skip=CHECKOV_EXCEPTIONS,
         )
         api_object(
             self, "HeadlessService", api_version="v1", kind="Service", name=self.headless_service, namespace=ns,
@@ -352,11 +352,12 @@ class RedisSentinel(Construct):
             self, "SentinelStatefulSet", api_version="apps/v1", kind="StatefulSet", name=self.sentinel_service,
             namespace=ns, identity=self.sentinel_identity,
             spec=sentinel_statefulset_spec(p, self.sentinel_identity, self.identity, self.config_files),
+            annotations=_single_pod_exception(p.sentinels, "sentinel"), checkov_skip=CHECKOV_EXCEPTIONS,
         )
         api_object(
             self, "SentinelHeadlessService", api_version="v1", kind="Service", name=self.sentinel_headless_service,
             namespace=ns, identity=self.sentinel_identity,
-            spec=headless_service_spec(self.sentinel_identity, SENTINEL_PORT, "sentinel"),
+            spec=headless_service_spec(self.sentinel_identity, SENTINEL_PORT, "sentinel", metrics=True),
         )
         api_object(
             self, "SentinelService", api_version="v1", kind="Service", name=self.sentinel_service, namespace=ns,
@@ -388,15 +389,27 @@ class RedisSentinel(Construct):
         """Let ``client`` (a construct with an ``endpoint``, or an Endpoint) use Redis via Sentinel.
 
         ``"redis"`` opens 26379 on the sentinels (discovery) and 6379 on the
-        data pods (the master they name); ``"metrics"`` opens the exporter's
-        metrics port on the data pods.
+        data pods (the master they name); ``"metrics"`` opens the exporters'
+        metrics port on both.
         """
         peer = _endpoint_of(client)
         if port == "metrics":
             connect(peer, self.endpoint, (Port.tcp(METRICS_PORT),))
+            connect(peer, self.sentinel_endpoint, (Port.tcp(METRICS_PORT),))
             return
         connect(peer, self.endpoint, (Port.tcp(REDIS_PORT),))
         connect(peer, self.sentinel_endpoint, (Port.tcp(SENTINEL_PORT),))
+
+
+def _single_pod_exception(count: int, what: str) -> dict[str, str] | None:
+    """The `leanvibe validate` exception for the dev shape, with its reason on the object."""
+    if count > 1:
+        return None
+    # Props validation already refuses a single pod when highly_available.
+    return {
+        "validate.leanvibe.io/skip-replicas": f"dev shape (highly_available=False): one {what} for a "
+        "single-node cluster; production runs 3"
+    }
 
 
 def _endpoint_of(peer: Endpoint | Any) -> Endpoint:
@@ -566,13 +579,14 @@ def redis_container(p: RedisSentinelProps) -> dict[str, Any]:
     }
 
 
-def exporter_container(p: RedisSentinelProps) -> dict[str, Any]:
+def exporter_container(p: RedisSentinelProps, port: int = REDIS_PORT) -> dict[str, Any]:
+    """redis_exporter next to a data pod or a sentinel (it exports redis_sentinel_* series for the latter)."""
     return {
         "name": "metrics",
         "image": p.exporter_image,
         "imagePullPolicy": "IfNotPresent",
         "env": [
-            {"name": "REDIS_ADDR", "value": f"redis://localhost:{REDIS_PORT}"},
+            {"name": "REDIS_ADDR", "value": f"redis://localhost:{port}"},
             _secret_env("REDIS_PASSWORD", p),
         ],
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
@@ -580,6 +594,8 @@ def exporter_container(p: RedisSentinelProps) -> dict[str, Any]:
             "requests": {"cpu": "25m", "memory": "32Mi"},
             "limits": {"cpu": "200m", "memory": "64Mi"},
         },
+        "startupProbe": {"tcpSocket": {"port": "metrics"}, "periodSeconds": 2, "timeoutSeconds": 2,
+                         "failureThreshold": 30},
         "readinessProbe": {"tcpSocket": {"port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 2},
         "livenessProbe": {
             "tcpSocket": {"port": "metrics"},
@@ -673,7 +689,9 @@ def sentinel_statefulset_spec(
         "enableServiceLinks": False,
         "securityContext": restricted_pod_security_context(p.run_as_user, fs_group=p.run_as_user),
         "terminationGracePeriodSeconds": 10,
-        "containers": [sentinel_container(p)],
+        # The sidecar exports what the sentinels see (masters, ok sentinels, ok
+        # replicas): the series that page before a failover becomes impossible.
+        "containers": [sentinel_container(p), exporter_container(p, SENTINEL_PORT)],
         "volumes": [
             {"name": "config", "configMap": {"name": f"{p.name}-config", "defaultMode": 0o444}},
             _auth_volume(p),

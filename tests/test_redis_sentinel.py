@@ -50,7 +50,7 @@ def test_defaults_run_three_data_pods_and_three_sentinels_as_separate_statefulse
     assert data_set(objects)["spec"]["replicas"] == 3
     assert sentinel_set(objects)["spec"]["replicas"] == 3
     assert [c["name"] for c in pod_spec(data_set(objects))["containers"]] == ["redis", "metrics"]
-    assert [c["name"] for c in pod_spec(sentinel_set(objects))["containers"]] == ["sentinel"]
+    assert [c["name"] for c in pod_spec(sentinel_set(objects))["containers"]] == ["sentinel", "metrics"]
     assert data_set(objects)["spec"]["podManagementPolicy"] == "Parallel"
 
 
@@ -63,6 +63,10 @@ def test_dev_shape_is_one_data_pod_and_one_sentinel_that_fit_a_single_node():
         assert "requiredDuringSchedulingIgnoredDuringExecution" not in spec["affinity"]["podAntiAffinity"]
         assert spec["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
     assert not find_all(objects, "PodDisruptionBudget")
+    for workload in (data_set(objects), sentinel_set(objects)):
+        # The deliberate single pod carries its reason for `leanvibe validate`.
+        assert workload["metadata"]["annotations"]["validate.leanvibe.io/skip-replicas"].startswith("dev shape")
+        assert "validate.leanvibe.io/skip-replicas" not in data_set(build())["metadata"]["annotations"]
     assert "min-replicas-to-write 0" in config(objects)["redis.conf"]
     assert "sentinel monitor $MASTER_NAME ${master%:*} ${master##*:} $QUORUM" in config(objects)["sentinel-start.sh"]
     assert "QUORUM=1\n" in config(objects)["sentinel-start.sh"]
@@ -218,11 +222,13 @@ def test_password_comes_from_the_secret_by_name_and_never_appears_in_a_manifest(
                 assert all("valueFrom" not in e or "fieldRef" in e["valueFrom"] for e in c["env"])
                 for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                     assert 'REDISCLI_AUTH="$(cat /etc/redis-auth/password)"' in c[kind]["exec"]["command"][2]
-    # Only the exporter takes it from a variable, which is what the checkov exception says.
-    exporter_env = {e["name"]: e for e in container(data_set(objects), "metrics")["env"]}
-    assert exporter_env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "redis-auth", "key": "pw"}
-    skips = [v for k, v in data_set(objects)["metadata"]["annotations"].items() if k.startswith("checkov.io/skip")]
-    assert any(v.startswith("CKV_K8S_35=only the redis_exporter sidecar") for v in skips)
+    # Only the exporters take it from a variable, which is what the checkov exception says.
+    for workload in (data_set(objects), sentinel_set(objects)):
+        exporter_env = {e["name"]: e for e in container(workload, "metrics")["env"]}
+        assert exporter_env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "redis-auth", "key": "pw"}
+        annotations = workload["metadata"]["annotations"]
+        skips = [v for k, v in annotations.items() if k.startswith("checkov.io/skip")]
+        assert any(v.startswith("CKV_K8S_35=only the redis_exporter sidecar") for v in skips)
     assert not find_all(objects, "Secret")
     # The scripts write the password only into the memory-backed runtime dir.
     volumes = {v["name"]: v for v in pod_spec(data_set(objects))["volumes"]}
@@ -237,14 +243,17 @@ def test_default_secret_name_follows_the_construct_name():
     assert redis[0].auth_secret_name == "cache-auth"
 
 
-def test_exporter_sidecar_exposes_a_port_named_metrics():
+def test_exporter_sidecars_expose_a_port_named_metrics_on_data_pods_and_sentinels():
     objects = build()
-    metrics = container(data_set(objects), "metrics")
-    assert metrics["ports"] == [{"name": "metrics", "containerPort": 9121, "protocol": "TCP"}]
-    assert metrics["image"] == "oliver006/redis_exporter:v1.62.0"
-    assert {"name": "REDIS_ADDR", "value": "redis://localhost:6379"} in metrics["env"]
-    headless = find(objects, "Service", "leanvibe-redis-headless")["spec"]
-    assert [p["name"] for p in headless["ports"]] == ["redis", "metrics"]
+    for workload, port, service in (
+        (data_set(objects), 6379, "leanvibe-redis-headless"),
+        (sentinel_set(objects), 26379, "leanvibe-redis-sentinel-headless"),
+    ):
+        metrics = container(workload, "metrics")
+        assert metrics["ports"] == [{"name": "metrics", "containerPort": 9121, "protocol": "TCP"}]
+        assert metrics["image"] == "oliver006/redis_exporter:v1.62.0"
+        assert {"name": "REDIS_ADDR", "value": f"redis://localhost:{port}"} in metrics["env"]
+        assert [p["name"] for p in find(objects, "Service", service)["spec"]["ports"]][-1] == "metrics"
 
 
 def test_image_is_pinned_and_used_for_data_pods_and_sentinels():
@@ -340,9 +349,12 @@ def test_allow_from_opens_redis_and_sentinel_to_a_workload_and_nothing_else():
     assert not {f for f in flows if f.source == "stranger"}
 
 
-def test_allow_from_metrics_opens_only_the_exporter_port():
+def test_allow_from_metrics_opens_only_the_exporter_ports():
     flows = _flows(_platform(lambda redis, api: redis.allow_from(api, port="metrics")))
-    assert {f for f in flows if f.source == "leanvibe-api"} == {Flow("leanvibe-api", "leanvibe-redis", 9121)}
+    assert {f for f in flows if f.source == "leanvibe-api"} == {
+        Flow("leanvibe-api", "leanvibe-redis", 9121),
+        Flow("leanvibe-api", "leanvibe-redis-sentinel", 9121),
+    }
 
 
 def test_props_object_and_keywords_are_equivalent():
