@@ -1,7 +1,8 @@
 """RedisSentinel: Redis with Sentinel failover that survives pod restarts.
 
 Synthesizes two StatefulSets, the Redis data pods (1 master + replicas, AOF
-on a PersistentVolumeClaim, a redis_exporter sidecar) and the sentinels, plus
+on a PersistentVolumeClaim) and the sentinels, each pod with a redis_exporter
+sidecar on the port named "metrics", plus
 their headless Services, the Service clients use to reach the sentinels,
 PodDisruptionBudgets, ServiceAccounts, one ConfigMap with the generated
 configuration (see ``redis_config.py``) and the NetworkPolicies of every flow
@@ -287,7 +288,7 @@ class RedisSentinel(Construct):
     ``master_name``, ``auth_secret_name`` / ``auth_secret_key``,
     ``identity`` / ``sentinel_identity``, ``endpoint`` / ``sentinel_endpoint``
     (and ``endpoints``), ``metrics_port``; ``allow_from(peer)`` opens 6379 and
-    26379 to a workload.
+    26379 to a workload, ``allow_from(peer, port="metrics")`` the exporters.
     """
 
     def __init__(self, scope: Construct, id: str, props: RedisSentinelProps | None = None, **kwargs: Any):
