@@ -23,6 +23,20 @@ DOCUMENTED = [
     ("leanvibe_constructs.ha_api_deployment", "HAApiDeploymentProps"),
     ("leanvibe_constructs.ha_api_deployment", "IngressSettings"),
     ("leanvibe_constructs._pod", "ProbeSettings"),
+    ("leanvibe_constructs.postgres_ha", "PostgresHAProps"),
+    ("leanvibe_constructs.postgres_ha", "BackupSettings"),
+    ("leanvibe_constructs.redis_sentinel", "RedisSentinelProps"),
+    ("leanvibe_constructs.monitoring", "MonitoringStackProps"),
+    ("leanvibe_constructs.monitoring", "SLO"),
+    ("leanvibe_constructs.monitoring", "SLI"),
+    ("leanvibe_constructs.baseline", "PlatformBaselineProps"),
+    ("leanvibe_constructs.baseline", "StorageClassSettings"),
+    ("leanvibe_constructs.zero_trust", "ZeroTrustPoliciesProps"),
+    ("leanvibe_constructs.autoscaling", "SmartAutoscalerProps"),
+    ("leanvibe_constructs.autoscaling", "CapacityModel"),
+    ("leanvibe_constructs.autoscaling", "VerticalScaling"),
+    ("leanvibe_constructs.delivery.pipeline", "PipelineProps"),
+    ("leanvibe_constructs.delivery.runners", "GitHubRunnersProps"),
 ]
 
 _BLOCK = re.compile(r"(<!-- props:(?P<model>\w+) -->\n).*?(<!-- /props -->)", re.S)
