@@ -12,6 +12,7 @@ internet) gets no policy, since it is not ours to restrict.
 from __future__ import annotations
 
 import copy
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +22,9 @@ from ._k8s import api_object
 from ._labels import Identity
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+# The API server's endpoint ports after the kubernetes Service's DNAT: 443 on
+# GKE, EKS and AKS, 6443 on kubeadm clusters.
+KUBERNETES_API_PORTS: tuple[int, ...] = (443, 6443)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,40 @@ class Endpoint:
     @property
     def is_workload(self) -> bool:
         return self.scope is not None
+
+
+def endpoint_of(peer: Endpoint | Any) -> Endpoint:
+    """The Endpoint of a workload construct (its ``endpoint`` attribute), or ``peer`` itself when it is one."""
+    if isinstance(peer, Endpoint):
+        return peer
+    endpoint = getattr(peer, "endpoint", None)
+    if not isinstance(endpoint, Endpoint):
+        raise TypeError(f"{peer!r} is neither a workload construct with an `endpoint` nor an Endpoint")
+    return endpoint
+
+
+def check_cidrs(cidrs: tuple[str, ...], *, allow_everything: bool = False) -> tuple[str, ...]:
+    """Validate CIDRs for an ipBlock peer; a props ``field_validator`` calls it.
+
+    Unless ``allow_everything``, a /0 is refused: it would turn a rule meant
+    for one address range (the Kubernetes API server, the nodes) into one
+    that opens every address, private ranges and the metadata service included.
+    """
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except ValueError as err:
+            raise ValueError(f"{cidr!r} is not a CIDR such as '10.0.0.0/28' ({err})") from None
+        if network.prefixlen == 0 and not allow_everything:
+            raise ValueError(f"{cidr!r} would open every address; list the API server's endpoint addresses")
+    return cidrs
+
+
+def check_ports(ports: tuple[int, ...]) -> tuple[int, ...]:
+    """Validate port numbers for a props ``field_validator``."""
+    if any(not 1 <= port <= 65535 for port in ports):
+        raise ValueError("ports must be between 1 and 65535")
+    return ports
 
 
 def connect(client: Endpoint, server: Endpoint, ports: tuple[Port, ...] | None = None) -> None:

@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 
 from ._k8s import api_object
 from ._labels import Identity
-from ._network import Endpoint, Port, connect
+from ._network import Endpoint, Port, connect, endpoint_of
 from ._pod import (
     Image,
     ProbeSettings,
@@ -455,7 +455,7 @@ class HAApiDeployment(Construct):
     def allow_from(self, client: Endpoint | Any, port: Literal["http", "metrics"] = "http") -> None:
         """Let ``client`` (a construct with an ``endpoint``, or an Endpoint) reach the http or metrics port."""
         number = self.http_port if port == "http" else self.metrics_port
-        connect(_endpoint_of(client), self.endpoint, (Port.tcp(number),))
+        connect(endpoint_of(client), self.endpoint, (Port.tcp(number),))
 
     def hand_replicas_to_autoscaler(self) -> None:
         """Omit ``spec.replicas`` so that re-applying the manifest never resets what an HPA chose.
@@ -472,15 +472,6 @@ class HAApiDeployment(Construct):
 def colour_selector(identity: Identity, colour: Colour) -> dict[str, str]:
     """The shared selector narrowed to one colour."""
     return {**identity.selector(), COLOUR_LABEL: colour}
-
-
-def _endpoint_of(peer: Endpoint | Any) -> Endpoint:
-    if isinstance(peer, Endpoint):
-        return peer
-    endpoint = getattr(peer, "endpoint", None)
-    if not isinstance(endpoint, Endpoint):
-        raise TypeError(f"{peer!r} is not a workload construct or an Endpoint")
-    return endpoint
 
 
 def checkov_exceptions(p: HAApiDeploymentProps) -> dict[str, str]:

@@ -12,7 +12,6 @@ the Kubernetes API. No operator is needed.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from typing import Any, Literal
 
 from constructs import Construct
@@ -21,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from . import patroni_config as pc
 from ._k8s import api_object
 from ._labels import Identity
-from ._network import Endpoint, Port, connect
+from ._network import KUBERNETES_API_PORTS, Endpoint, Port, check_cidrs, connect, endpoint_of
 from ._pod import (
     Image,
     ProbeSettings,
@@ -219,12 +218,14 @@ class PostgresHAProps(Props):
     priority_class_name: DnsLabel | None = Field(
         "leanvibe-critical", description="PriorityClass of the pods. Default: 'leanvibe-critical' (baseline)."
     )
-    api_server_cidr: str = Field(
-        "0.0.0.0/0",
-        description="Where Patroni may reach the Kubernetes API (TCP 443 and 6443). The API server is not a "
-        "pod, so only an ipBlock can name it, and its address differs per cluster (a private VPC address on "
-        "EKS, a public one on AKS and public GKE). Default: '0.0.0.0/0' restricted to those two ports; narrow "
-        "it to the control plane's range where known.",
+    api_server_cidrs: tuple[str, ...] = Field(
+        (),
+        description="Addresses of the Kubernetes API server endpoints, as CIDRs (`kubectl get endpointslices "
+        "-n default -l kubernetes.io/service-name=kubernetes`); Patroni keeps its leader lock there, so the "
+        "members get egress to them on TCP 443 and 6443. The API server is not a pod: only an ipBlock names "
+        "it. A /0 is refused, as ZeroTrustPolicies.kubernetes_api_cidrs refuses it. Default: none, and then "
+        "this construct opens no path to the API: declare it once with "
+        "`zero_trust.allow_kubernetes_api(postgres)`, or Patroni cannot take the leader lock.",
     )
     run_as_user: int = Field(
         101,
@@ -255,14 +256,10 @@ class PostgresHAProps(Props):
     def _check_parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
         return pc.check_parameters(value)
 
-    @field_validator("api_server_cidr")
+    @field_validator("api_server_cidrs")
     @classmethod
-    def _check_cidr(cls, value: str) -> str:
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError as err:
-            raise ValueError(f"is not a CIDR such as '10.0.0.0/16' or '0.0.0.0/0' ({err})") from None
-        return value
+    def _check_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_cidrs(value)
 
     @field_validator("storage_size")
     @classmethod
@@ -391,24 +388,17 @@ class PostgresHA(Construct):
         # Members replicate from and health-check each other.
         connect(self.endpoint, self.endpoint, (Port.tcp(pc.POSTGRES_PORT), Port.tcp(pc.PATRONI_PORT)))
         # Patroni keeps its leader lock and configuration in the Kubernetes API.
-        self.api_server = Endpoint.ip_block("kube-apiserver", p.api_server_cidr)
-        connect(self.endpoint, self.api_server, (Port.tcp(443), Port.tcp(6443)))
+        self.api_server: Endpoint | None = None
+        if p.api_server_cidrs:
+            self.api_server = Endpoint.ip_blocks("kube-apiserver", p.api_server_cidrs)
+            connect(self.endpoint, self.api_server, tuple(Port.tcp(n) for n in KUBERNETES_API_PORTS))
         if p.backup is not None:
             connect(self.endpoint, Endpoint.internet(), (Port.tcp(443),))
 
     def allow_from(self, client: Endpoint | Any, port: Literal["postgresql", "metrics"] = "postgresql") -> None:
         """Let ``client`` (a construct with an ``endpoint``, or an Endpoint) reach PostgreSQL or the exporter."""
         number = self.port if port == "postgresql" else self.metrics_port
-        connect(_endpoint_of(client), self.endpoint, (Port.tcp(number),))
-
-
-def _endpoint_of(peer: Endpoint | Any) -> Endpoint:
-    if isinstance(peer, Endpoint):
-        return peer
-    endpoint = getattr(peer, "endpoint", None)
-    if not isinstance(endpoint, Endpoint):
-        raise TypeError(f"{peer!r} is not a workload construct or an Endpoint")
-    return endpoint
+        connect(endpoint_of(client), self.endpoint, (Port.tcp(number),))
 
 
 # --- object bodies ---------------------------------------------------------------

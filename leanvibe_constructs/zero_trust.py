@@ -32,7 +32,16 @@ from pydantic import Field, field_validator
 
 from ._k8s import api_object
 from ._labels import Identity
-from ._network import NAMESPACE_NAME_LABEL, Endpoint, Port, connect
+from ._network import (
+    KUBERNETES_API_PORTS,
+    NAMESPACE_NAME_LABEL,
+    Endpoint,
+    Port,
+    check_cidrs,
+    check_ports,
+    connect,
+    endpoint_of,
+)
 from ._props import DnsLabel, Props, PropsError
 
 
@@ -67,7 +76,7 @@ class ZeroTrustPoliciesProps(Props):
         "there is no safe default: a wrong range would cut Patroni off its leader lock. Default: none.",
     )
     kubernetes_api_ports: tuple[int, ...] = Field(
-        (443, 6443),
+        KUBERNETES_API_PORTS,
         min_length=1,
         description="Ports of the API server endpoints, after the Service's DNAT: 443 on GKE, EKS and AKS, "
         "6443 on kubeadm clusters. Default: (443, 6443), as PostgresHA and MonitoringStack open.",
@@ -76,21 +85,12 @@ class ZeroTrustPoliciesProps(Props):
     @field_validator("kubernetes_api_cidrs")
     @classmethod
     def _check_cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in cidrs:
-            try:
-                network = ipaddress.ip_network(cidr, strict=True)
-            except ValueError as err:
-                raise ValueError(f"{cidr!r} is not a CIDR such as '10.0.0.0/28' ({err})") from None
-            if network.prefixlen == 0:
-                raise ValueError(f"{cidr!r} would open every address; list the API server's endpoint addresses")
-        return cidrs
+        return check_cidrs(cidrs)
 
     @field_validator("kubernetes_api_ports")
     @classmethod
     def _check_ports(cls, ports: tuple[int, ...]) -> tuple[int, ...]:
-        if any(not 1 <= port <= 65535 for port in ports):
-            raise ValueError("ports must be between 1 and 65535")
-        return ports
+        return check_ports(ports)
 
     @field_validator("node_local_dns_ip")
     @classmethod
@@ -174,16 +174,6 @@ class ZeroTrustPolicies(Construct):
                 "before allowing a workload to reach the Kubernetes API"
             )
         return Endpoint.ip_blocks("kubernetes-api", self.props.kubernetes_api_cidrs)
-
-
-def endpoint_of(peer: Endpoint | Any) -> Endpoint:
-    """The Endpoint of a workload construct, or ``peer`` itself when it is one."""
-    if isinstance(peer, Endpoint):
-        return peer
-    endpoint = getattr(peer, "endpoint", None)
-    if not isinstance(endpoint, Endpoint):
-        raise TypeError(f"{peer!r} is neither a workload construct with an `endpoint` nor an Endpoint")
-    return endpoint
 
 
 def default_deny_spec() -> dict[str, Any]:

@@ -30,9 +30,11 @@ DEV = {"members": 1, "synchronous_mode": False, "zone_spread": "preferred", "sto
        "cpu_request": "250m", "memory_request": "1Gi", "memory_limit": "1Gi"}
 BACKUP = BackupSettings(bucket="leanvibe-backups", credentials_secret_name="leanvibe-backup-s3")
 FULL = {"backup": BACKUP, "tls_secret_name": "leanvibe-postgres-tls"}
+API_SERVER_CIDRS = ("172.16.0.0/28",)
 
 
 def build(**props):
+    props.setdefault("api_server_cidrs", API_SERVER_CIDRS)
     return synth_chart(lambda chart: PostgresHA(chart, "Postgres", **props))
 
 
@@ -303,15 +305,16 @@ def test_members_reach_each_other_on_postgresql_and_patroni_ports():
 
 
 def test_patroni_reaches_the_kubernetes_api_by_ip_block_only_on_api_ports():
-    egress = policy(build(api_server_cidr="10.0.0.0/28"), "leanvibe-postgres-to-kube-apiserver")["egress"][0]
-    assert egress["to"] == [{"ipBlock": {"cidr": "10.0.0.0/28"}}]
+    objects = build(api_server_cidrs=("10.0.0.0/28", "10.0.1.0/28"))
+    egress = policy(objects, "leanvibe-postgres-to-kube-apiserver")["egress"][0]
+    assert egress["to"] == [{"ipBlock": {"cidr": "10.0.0.0/28"}}, {"ipBlock": {"cidr": "10.0.1.0/28"}}]
     assert egress["ports"] == [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]
 
 
 def _flows(wire=None, **props):
     """Every flow the policies allow between the database, the API, a stranger pod and outside addresses."""
 
-    props.setdefault("api_server_cidr", "172.16.0.0/28")
+    props.setdefault("api_server_cidrs", API_SERVER_CIDRS)
 
     def chart(c):
         ZeroTrustPolicies(c, "ZeroTrust")
@@ -345,9 +348,22 @@ def test_network_policies_allow_exactly_the_flows_patroni_needs():
     }
 
 
-def test_default_api_server_range_opens_only_the_two_api_ports_anywhere():
-    flows = {f for f in _flows(api_server_cidr="0.0.0.0/0") if f.source == "leanvibe-postgres"}
-    assert {f.port for f in flows if f.destination in ("s3", "kube-apiserver")} == {443, 6443}
+def test_without_api_server_addresses_the_construct_opens_no_path_to_the_api():
+    # The API server's address is declared once, here or with ZeroTrustPolicies.allow_kubernetes_api.
+    objects = build(api_server_cidrs=())
+    assert not [p for p in find_all(objects, "NetworkPolicy") if "apiserver" in p["metadata"]["name"]]
+    flows = {f for f in _flows(api_server_cidrs=()) if f.source == "leanvibe-postgres"}
+    assert not {f for f in flows if f.destination in ("s3", "kube-apiserver")}
+
+
+def test_zero_trust_can_declare_the_api_path_instead():
+    def chart(c):
+        zero_trust = ZeroTrustPolicies(c, "ZeroTrust", kubernetes_api_cidrs=("172.16.0.0/28",))
+        zero_trust.allow_kubernetes_api(PostgresHA(c, "Postgres"))
+
+    egress = policy(synth_chart(chart), "leanvibe-postgres-to-kubernetes-api")["egress"][0]
+    assert egress["to"] == [{"ipBlock": {"cidr": "172.16.0.0/28"}}]
+    assert egress["ports"] == [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]
 
 
 def test_backups_open_https_to_object_storage_only():
@@ -513,7 +529,9 @@ def test_post_bootstrap_keeps_the_application_password_out_of_the_script():
         ({"parameters": {"Work Mem": "4MB"}}, r"parameter name 'Work Mem' is not a PostgreSQL setting name"),
         ({"synchronous_node_count": 3}, r"synchronous_node_count \(3\) must be < members \(3\)"),
         ({"members": 2, "synchronous_node_count": 2}, r"synchronous_node_count \(2\) must be < members \(2\)"),
-        ({"api_server_cidr": "10.0.0.1/8"}, r"api_server_cidr: got '10.0.0.1/8': is not a CIDR"),
+        ({"api_server_cidrs": ("10.0.0.1/8",)}, r"api_server_cidrs: got \('10.0.0.1/8',\): .*is not a CIDR"),
+        ({"api_server_cidrs": ("0.0.0.0/0",)}, r"api_server_cidrs: got \('0.0.0.0/0',\): .*would open every address"),
+        ({"api_server_cidr": "10.0.0.0/8"}, r"api_server_cidr: got '10.0.0.0/8': Extra inputs are not permitted"),
         ({"cpu_request": "8", "cpu_limit": "4"}, r"cpu_request \(8\) must be <= cpu_limit \(4\)"),
         ({"image": "ghcr.io/zalando/spilo-17"}, r"image: got 'ghcr.io/zalando/spilo-17': .*without a tag"),
         ({"postgres_version": 15}, r"postgres_version: got 15: Input should be greater than or equal to 16"),

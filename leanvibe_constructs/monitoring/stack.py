@@ -21,7 +21,7 @@ from constructs import Construct
 
 from .._k8s import api_object
 from .._labels import Identity
-from .._network import Endpoint, Port, connect
+from .._network import KUBERNETES_API_PORTS, Endpoint, Port, connect, endpoint_of
 from .._pod import (
     hostname_anti_affinity,
     image_tag,
@@ -680,8 +680,9 @@ class MonitoringStack(Construct):
         if p.pagerduty_routing_key is not None or p.chat_webhook is not None:
             connect(am, Endpoint.internet(), (Port.tcp(443),))
         api_server = Endpoint.ip_blocks("kubernetes-api", p.kubernetes_api_cidrs)
-        connect(prom, api_server, (Port.tcp(443), Port.tcp(6443)))
-        connect(ksm, api_server, (Port.tcp(443), Port.tcp(6443)))
+        api_ports = tuple(Port.tcp(n) for n in KUBERNETES_API_PORTS)
+        connect(prom, api_server, api_ports)
+        connect(ksm, api_server, api_ports)
         connect(prom, Endpoint.ip_blocks("kubelets", p.node_cidrs), (Port.tcp(KUBELET_PORT),))
 
     def scrape(self, workload: Any, ports: int | tuple[int, ...] | None = None) -> None:
@@ -690,9 +691,7 @@ class MonitoringStack(Construct):
         Call it once per workload with every port, e.g. PostgreSQL's exporter and
         Patroni REST port: ``scrape(postgres, ports=(postgres.metrics_port, 8008))``.
         """
-        endpoint = workload if isinstance(workload, Endpoint) else getattr(workload, "endpoint", None)
-        if not isinstance(endpoint, Endpoint):
-            raise TypeError(f"{workload!r} is not a workload construct (no .endpoint) or an Endpoint")
+        endpoint = endpoint_of(workload)
         if ports is None:
             ports = getattr(workload, "metrics_port", None)
         numbers = (ports,) if isinstance(ports, int) else tuple(ports or ())
@@ -702,7 +701,4 @@ class MonitoringStack(Construct):
 
     def allow_grafana_from(self, peer: Any) -> None:
         """Let ``peer`` (an Endpoint, e.g. the ingress controller's namespace) reach Grafana."""
-        endpoint = peer if isinstance(peer, Endpoint) else getattr(peer, "endpoint", None)
-        if not isinstance(endpoint, Endpoint):
-            raise TypeError(f"{peer!r} is not a workload construct or an Endpoint")
-        connect(endpoint, self.grafana_endpoint)
+        connect(endpoint_of(peer), self.grafana_endpoint)
