@@ -340,7 +340,7 @@ def allowed_flows(
 
 
 def pods_of_workload(workload: Mapping[str, Any], ip: str | None = None, name: str | None = None) -> Pod:
-    """A representative pod of a Deployment, StatefulSet, DaemonSet, Job or CronJob."""
+    """A representative pod of a Deployment, StatefulSet, DaemonSet, Job, CronJob or AutoscalingRunnerSet."""
     template = workload["spec"]["template"] if workload["kind"] != "CronJob" else (
         workload["spec"]["jobTemplate"]["spec"]["template"]
     )

@@ -9,10 +9,12 @@ from leanvibe_constructs import HAApiDeployment, PropsError
 from leanvibe_constructs.delivery import GitHubRunners, GitHubRunnersProps
 
 from .manifests import find, find_all, synth_chart
+from .netpol_eval import Cluster, External, Flow, Pod, allowed_flows, pods_of_workload
 from .schemas import crd_schema, validate_object
 
 URL = "https://github.com/leanvibe/agent-hive"
 IMAGE = "ghcr.io/leanvibe/ci-runner:2.328.0"
+API_SERVER_CIDR = "172.16.0.0/28"
 STANDARD_LABELS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -24,6 +26,8 @@ STANDARD_LABELS = {
 
 
 def build(**props):
+    if props.get("deploy_namespace", "leanvibe") is not None:
+        props.setdefault("kubernetes_api_cidrs", (API_SERVER_CIDR,))
     return synth_chart(lambda chart: GitHubRunners(chart, "Runners", github_config_url=URL, image=IMAGE, **props))
 
 
@@ -116,13 +120,55 @@ def test_runners_without_deploy_rights_get_no_token_and_no_role():
     assert runner_set(build())["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
 
 
-def test_network_policy_denies_ingress_and_allows_egress_443_and_dns_only():
+def test_network_policy_denies_ingress_and_allows_dns_public_443_and_the_api_server_only():
     policy = find(build(), "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"] and policy["ingress"] == []
-    dns, web = policy["egress"]
+    dns, web, api = policy["egress"]
     assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
     assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
-    assert web == {"ports": [{"port": 443, "protocol": "TCP"}]}
+    assert web["ports"] == [{"port": 443, "protocol": "TCP"}]
+    assert web["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10"]}}]
+    assert api == {"to": [{"ipBlock": {"cidr": API_SERVER_CIDR}}],
+                   "ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
+    assert all(rule.get("to") for rule in policy["egress"])  # no rule opens a port to every address
+
+
+def _runner_flows(**props):
+    """Flows the runner policy allows to a pod in the cluster, the internet, private ranges and the API server."""
+    objects = build(**props)
+    cluster = Cluster()
+    for name in ("leanvibe-runners", "leanvibe", "kube-system"):
+        cluster.add_namespace(name)
+    for p in find_all(objects, "NetworkPolicy"):
+        cluster.add_policy(p)
+    runner = pods_of_workload(runner_set(objects), ip="10.8.0.10")
+    ends = [
+        runner,
+        Pod("database", "leanvibe", {"app": "postgres"}, "10.8.0.20"),
+        Pod("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, "10.8.1.1"),
+        External("github", "140.82.121.4"),
+        External("kubernetes-api", "172.16.0.2"),
+        External("private-network", "10.200.0.1"),
+        External("cloud-metadata", "169.254.169.254"),
+    ]
+    ports = [(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP"), (5432, "TCP"), (65000, "TCP")]
+    return {f for f in allowed_flows(cluster, [runner], ends, ports) if f.source == runner.name}
+
+
+def test_runners_reach_the_internet_on_443_the_api_server_and_dns_and_nothing_else():
+    assert _runner_flows() == {
+        Flow("leanvibe-deploy", "kube-dns", 53, "UDP"),
+        Flow("leanvibe-deploy", "kube-dns", 53, "TCP"),
+        Flow("leanvibe-deploy", "github", 443),
+        Flow("leanvibe-deploy", "kubernetes-api", 443),
+        Flow("leanvibe-deploy", "kubernetes-api", 6443),
+    }
+
+
+def test_runners_without_deploy_rights_get_no_path_to_the_api_server():
+    flows = _runner_flows(name="leanvibe-ci", deploy_namespace=None)
+    assert {f.destination for f in flows} == {"kube-dns", "github"}
 
 
 def test_policy_selects_the_runner_pods():
@@ -135,7 +181,8 @@ def test_policy_selects_the_runner_pods():
 def test_allow_to_opens_the_smoke_test_path_to_the_api_both_ways():
     def build_both(chart):
         api = HAApiDeployment(chart, "Api", image="ghcr.io/leanvibe/agent-hive-api:2.4.1", release="blue_green")
-        runners = GitHubRunners(chart, "Runners", github_config_url=URL, image=IMAGE)
+        runners = GitHubRunners(chart, "Runners", github_config_url=URL, image=IMAGE,
+                                kubernetes_api_cidrs=(API_SERVER_CIDR,))
         runners.allow_to(api)
 
     objects = synth_chart(build_both)
@@ -181,10 +228,17 @@ def test_schema_rejects_a_misspelt_runner_set_field():
         ({"image": "ghcr.io/actions/actions-runner"}, r"image: got 'ghcr.io/actions/actions-runner'"),
         ({"deploy_namespace": "leanvibe-runners"}, r"deploy_namespace \(leanvibe-runners\) must differ"),
         ({"memory_request": "4Gi", "memory_limit": "2Gi"}, r"memory_request \(4Gi\) must be <= memory_limit"),
-        ({"egress_ports": (0,)}, r"egress_ports \(0\) must be TCP ports"),
+        ({"internet_ports": (0,)}, r"internet_ports \(0\) must be TCP ports"),
+        ({"kubernetes_api_cidrs": ()}, r"kubernetes_api_cidrs \(\(\)\) must list the API server's endpoint "
+                                       r"addresses when deploy_namespace \(leanvibe\) is set"),
+        ({"kubernetes_api_cidrs": ("0.0.0.0/0",)}, r"kubernetes_api_cidrs: got \('0.0.0.0/0',\): .*would open every"),
+        ({"kubernetes_api_cidrs": ("10.0.0.1/8",)}, r"kubernetes_api_cidrs: got \('10.0.0.1/8',\): .*is not a CIDR"),
+        ({"kubernetes_api_ports": (0,)}, r"kubernetes_api_ports: got \(0,\): .*between 1 and 65535"),
         ({"max_runners": 0}, r"max_runners: got 0"),
     ],
 )
 def test_bad_runner_props_fail_naming_field_value_and_rule(props, expected):
     with pytest.raises(PropsError, match=expected):
-        GitHubRunnersProps.build(**{"github_config_url": URL, "image": IMAGE, **props})
+        GitHubRunnersProps.build(
+            **{"github_config_url": URL, "image": IMAGE, "kubernetes_api_cidrs": (API_SERVER_CIDR,), **props}
+        )

@@ -27,10 +27,13 @@ Around it:
   names an existing Secret (keys ``github_app_id``,
   ``github_app_installation_id``, ``github_app_private_key``) created out of
   band, e.g. by an external-secrets operator;
-- a NetworkPolicy that denies all ingress and allows egress only to TCP
-  ``egress_ports`` (443: GitHub, the container registry and, on most managed
-  clusters, the Kubernetes API) and DNS. Anything more is declared with
-  ``allow_to(workload)``, e.g. the preview Service's pods for the smoke test.
+- a NetworkPolicy that denies all ingress and allows egress only to cluster
+  DNS, to public addresses on ``internet_ports`` (443: GitHub, the container
+  registry) and to the Kubernetes API server's endpoint addresses
+  (``kubernetes_api_cidrs``) on ``kubernetes_api_ports``. Pods in the
+  cluster, private ranges and the cloud metadata service are not reachable.
+  Anything more is declared with ``allow_to(workload)``, e.g. the preview
+  Service's pods for the smoke test.
 
 The AutoscalingRunnerSet is a plain ApiObject validated against an excerpt of
 the upstream CRD (crds/actions.github.com_autoscalingrunnersets.excerpt.yaml,
@@ -43,11 +46,20 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from constructs import Construct
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .._k8s import api_object
 from .._labels import Identity
-from .._network import NAMESPACE_NAME_LABEL, Endpoint, Port, connect
+from .._network import (
+    KUBERNETES_API_PORTS,
+    NAMESPACE_NAME_LABEL,
+    Endpoint,
+    Port,
+    check_cidrs,
+    check_ports,
+    connect,
+    endpoint_of,
+)
 from .._pod import Image, image_tag, restricted_container_security_context
 from .._props import DnsLabel, Props, Quantity, quantity_value
 
@@ -137,11 +149,24 @@ class GitHubRunnersProps(Props):
         "allowed by the namespace's 'baseline' enforcement and reported by its 'restricted' warn/audit. "
         "Default: False (the pod meets 'restricted').",
     )
-    egress_ports: tuple[int, ...] = Field(
+    internet_ports: tuple[int, ...] = Field(
         (443,),
         min_length=1,
-        description="TCP ports the runners may reach on any address, besides DNS. Default: (443,); add 6443 "
-        "where the Kubernetes API server listens there (kubeadm).",
+        description="TCP ports the runners may reach on public addresses (everything but the private, "
+        "link-local and CGNAT ranges): GitHub, the container registry. Default: (443,).",
+    )
+    kubernetes_api_cidrs: tuple[str, ...] = Field(
+        (),
+        description="Addresses of the Kubernetes API server endpoints, as CIDRs (`kubectl get endpointslices "
+        "-n default -l kubernetes.io/service-name=kubernetes`), for the deploy job's kubectl. Required when "
+        "deploy_namespace is set; a /0 is refused, as ZeroTrustPolicies refuses it. Default: none (no path "
+        "to the API, for runners without deploy rights).",
+    )
+    kubernetes_api_ports: tuple[int, ...] = Field(
+        KUBERNETES_API_PORTS,
+        min_length=1,
+        description="Ports of the API server endpoints, after the Service's DNAT: 443 on GKE, EKS and AKS, "
+        "6443 on kubeadm clusters. Default: (443, 6443).",
     )
     dns_namespace: DnsLabel = Field("kube-system", description="Namespace of the cluster DNS. Default: 'kube-system'.")
 
@@ -158,10 +183,26 @@ class GitHubRunnersProps(Props):
                 f"deploy_namespace ({self.deploy_namespace}) must differ from namespace ({self.namespace}): "
                 "runners must not be able to rewrite their own namespace"
             )
-        for port in self.egress_ports:
+        for port in self.internet_ports:
             if not 1 <= port <= 65535:
-                raise ValueError(f"egress_ports ({port}) must be TCP ports between 1 and 65535")
+                raise ValueError(f"internet_ports ({port}) must be TCP ports between 1 and 65535")
+        if self.deploy_namespace is not None and not self.kubernetes_api_cidrs:
+            raise ValueError(
+                f"kubernetes_api_cidrs (()) must list the API server's endpoint addresses when deploy_namespace "
+                f"({self.deploy_namespace}) is set: the deploy job's kubectl talks to it "
+                "(kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes)"
+            )
         return self
+
+    @field_validator("kubernetes_api_cidrs")
+    @classmethod
+    def _check_cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
+        return check_cidrs(cidrs)
+
+    @field_validator("kubernetes_api_ports")
+    @classmethod
+    def _check_ports(cls, ports: tuple[int, ...]) -> tuple[int, ...]:
+        return check_ports(ports)
 
 
 class GitHubRunners(Construct):
@@ -216,9 +257,7 @@ class GitHubRunners(Construct):
 
     def allow_to(self, server: Endpoint | Any, port: Literal["http", "metrics"] | int = "http") -> None:
         """Let the runners reach a workload (e.g. the API, for the preview smoke test) and let it accept them."""
-        endpoint = server if isinstance(server, Endpoint) else getattr(server, "endpoint", None)
-        if not isinstance(endpoint, Endpoint):
-            raise TypeError(f"{server!r} is not a workload construct or an Endpoint")
+        endpoint = endpoint_of(server)
         if isinstance(port, int):
             number = port
         else:
@@ -305,21 +344,32 @@ def runner_set_spec(p: GitHubRunnersProps, identity: Identity) -> dict[str, Any]
 
 def network_policy_spec(p: GitHubRunnersProps, identity: Identity) -> dict[str, Any]:
     dns_ports = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    egress: list[dict[str, Any]] = [
+        {
+            "to": [{
+                "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: p.dns_namespace}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }],
+            "ports": dns_ports,
+        },
+        # GitHub's and the registry's addresses change without notice, so the
+        # whole public internet is open on these ports; pods of the cluster,
+        # private ranges and the metadata service stay closed.
+        {"to": Endpoint.internet().peers, "ports": _tcp_ports(p.internet_ports)},
+    ]
+    if p.kubernetes_api_cidrs:
+        egress.append({
+            "to": Endpoint.ip_blocks("kubernetes-api", p.kubernetes_api_cidrs).peers,
+            "ports": _tcp_ports(p.kubernetes_api_ports),
+        })
     return {
         "podSelector": {"matchLabels": identity.selector()},
         # Ingress listed with no rule: nothing may connect to a runner.
         "policyTypes": ["Ingress", "Egress"],
         "ingress": [],
-        "egress": [
-            {
-                "to": [{
-                    "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: p.dns_namespace}},
-                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                }],
-                "ports": dns_ports,
-            },
-            # GitHub's and the registry's addresses change without notice, so
-            # 443 is open to any address; the port is the boundary.
-            {"ports": [{"port": port, "protocol": "TCP"} for port in sorted(set(p.egress_ports))]},
-        ],
+        "egress": egress,
     }
+
+
+def _tcp_ports(numbers: tuple[int, ...]) -> list[dict[str, Any]]:
+    return [Port.tcp(n).render() for n in sorted(set(numbers))]
