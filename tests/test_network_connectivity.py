@@ -11,12 +11,15 @@ from the architecture, not from the manifests.
 Ends: one pod per workload of dist/production (a pod to itself stands for
 "to another replica"), named by its ``app.kubernetes.io/instance`` label
 (``instance/component`` when one instance has several workloads, as Redis
-and its Sentinels do); cluster DNS in kube-system; the ingress controller's
-namespace; a stray pod in the namespace ("stranger", e.g. a debug pod); a
-pod in another namespace wearing the API's labels ("outsider"); a public
-address ("internet"); the Kubernetes API server ("kubernetes-api", at the
-address the policies name for it). Flows between two ends outside the
-namespace are not ours to police and are left out.
+and its Sentinels do), the CI runners included (the pod template of the
+AutoscalingRunnerSet in their own namespace); cluster DNS in kube-system;
+the ingress controller's namespace; a stray pod in each of our namespaces
+("stranger" and "runner-stranger", e.g. a debug pod); pods in another
+namespace wearing the API's and the runners' labels ("outsider",
+"runner-outsider"); a public address ("internet"); the Kubernetes API
+server ("kubernetes-api", at the address the policies name for it). Flows
+between two ends outside our namespaces are not ours to police and are
+left out.
 """
 
 from __future__ import annotations
@@ -38,9 +41,11 @@ from .netpol_eval import (
     ip_block_matches,
     pods_of_workload,
 )
-from .test_pod_security import POD_TEMPLATE_KINDS
+from .test_pod_security import CUSTOM_POD_TEMPLATE_KINDS, POD_TEMPLATE_KINDS
 
 NAMESPACE = "leanvibe"
+RUNNER_NAMESPACE = "leanvibe-runners"
+OUR_NAMESPACES = (NAMESPACE, RUNNER_NAMESPACE)
 INGRESS_NAMESPACE = "ingress-nginx"
 PROBE_PORTS = [(65000, "TCP"), (65000, "UDP")]
 
@@ -53,13 +58,16 @@ PROMETHEUS = "leanvibe-prometheus"
 ALERTMANAGER = "leanvibe-alertmanager"
 GRAFANA = "leanvibe-grafana"
 KUBE_STATE_METRICS = "leanvibe-kube-state-metrics"
+RUNNER = "leanvibe-deploy"
 INGRESS = INGRESS_NAMESPACE
 DNS = "kube-dns"
 INTERNET = "internet"
 KUBERNETES_API = "kubernetes-api"
 KUBELETS = "kubelets"
 STRANGER = "stranger"
+RUNNER_STRANGER = "runner-stranger"
 OUTSIDER = "outsider"
+RUNNER_OUTSIDER = "runner-outsider"
 PRIVATE_NETWORK = "private-network"
 CLOUD_METADATA = "cloud-metadata"
 # Ends outside the cluster whose address differs per cluster: found in the policies
@@ -111,11 +119,22 @@ DECLARED: set[Flow] = {
     Flow(GRAFANA, PROMETHEUS, 9090),
     Flow(ALERTMANAGER, ALERTMANAGER, 9094, "TCP"),  # cluster gossip: TCP and UDP
     Flow(ALERTMANAGER, ALERTMANAGER, 9094, "UDP"),
-    # The only egress to the internet: Alertmanager pages PagerDuty over HTTPS.
+    # Egress to the internet: Alertmanager pages PagerDuty over HTTPS; WAL-G ships
+    # WAL and base backups to object storage.
     Flow(ALERTMANAGER, INTERNET, 443),
+    Flow(POSTGRES, INTERNET, 443),
+    # CI runners (their own namespace): GitHub and the registry over HTTPS, the
+    # Kubernetes API for the deploy job's kubectl, the API's http port for the
+    # smoke test through the preview/live Service. Nothing may connect to them.
+    Flow(RUNNER, INTERNET, 443),
+    *(Flow(RUNNER, KUBERNETES_API, port) for port in KUBERNETES_API_PORTS),
+    Flow(RUNNER, API, 8000),
 }
 
-INTERNET_EGRESS = {(ALERTMANAGER, 443, "TCP")}
+INTERNET_EGRESS = {(ALERTMANAGER, 443, "TCP"), (POSTGRES, 443, "TCP"), (RUNNER, 443, "TCP")}
+# Pods that get cluster DNS: every pod in the platform's namespace (ZeroTrustPolicies
+# allows it namespace-wide) and the runners (their own policy); not a stray pod in
+# the runners' namespace, whose default-deny leaves it nothing.
 
 
 def workload_name(pod: Pod, shared_instances: set[str]) -> str:
@@ -130,13 +149,13 @@ def production_world(objects: list[dict[str, Any]] | None = None) -> tuple[Clust
     cluster = Cluster()
     for namespace in (o for o in objects if o["kind"] == "Namespace"):
         cluster.add_namespace(namespace["metadata"]["name"], namespace["metadata"].get("labels"))
-    for namespace in ("kube-system", INGRESS_NAMESPACE, "other", NAMESPACE):
+    for namespace in ("kube-system", INGRESS_NAMESPACE, "other", *OUR_NAMESPACES):
         if namespace not in cluster.namespaces:
             cluster.add_namespace(namespace)
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
         cluster.add_policy(policy)
 
-    workloads = [o for o in objects if o["kind"] in POD_TEMPLATE_KINDS]
+    workloads = [o for o in objects if o["kind"] in POD_TEMPLATE_KINDS | CUSTOM_POD_TEMPLATE_KINDS]
     components = {}
     for workload in workloads:
         labels = workload["metadata"]["labels"]
@@ -152,8 +171,10 @@ def production_world(objects: list[dict[str, Any]] | None = None) -> tuple[Clust
         Pod(DNS, "kube-system", {"k8s-app": "kube-dns"}, "10.8.1.1"),
         Pod(INGRESS, INGRESS_NAMESPACE, {"app.kubernetes.io/name": "ingress-nginx"}, "10.8.2.1"),
         Pod(STRANGER, NAMESPACE, {"app": "debug"}, "10.8.0.250"),
-        # Wears the API's labels in another namespace: selectors must pin the namespace.
+        Pod(RUNNER_STRANGER, RUNNER_NAMESPACE, {"app": "debug"}, "10.8.0.251"),
+        # Wear the API's and the runners' labels in another namespace: selectors must pin the namespace.
         Pod(OUTSIDER, "other", dict(pods[API].labels), "10.8.3.1") if API in pods else None,
+        Pod(RUNNER_OUTSIDER, "other", dict(pods[RUNNER].labels), "10.8.3.2") if RUNNER in pods else None,
     ]
     return cluster, list(pods.values()) + [p for p in others if p], external_ends(cluster.policies)
 
@@ -220,7 +241,7 @@ def world():
 @pytest.fixture(scope="module")
 def flows(world) -> set[Flow]:
     cluster, pods, externals = world
-    ours = {p.name for p in pods if p.namespace == NAMESPACE}
+    ours = {p.name for p in pods if p.namespace in OUR_NAMESPACES}
     ports = candidate_ports(pods, cluster.policies, extra=PROBE_PORTS)
     ends = pods + externals
     return {f for f in allowed_flows(cluster, ends, ends, ports) if f.source in ours or f.destination in ours}
@@ -230,10 +251,13 @@ def expected_flows(world) -> set[Flow]:
     _, pods, externals = world
     present = {p.name for p in pods} | {e.name for e in externals}
     expected = {f for f in DECLARED if f.source in present and f.destination in present}
-    for pod in pods:
-        if pod.namespace == NAMESPACE:
-            expected |= {Flow(pod.name, DNS, 53, "UDP"), Flow(pod.name, DNS, 53, "TCP")}
+    for name in dns_clients(pods):
+        expected |= {Flow(name, DNS, 53, "UDP"), Flow(name, DNS, 53, "TCP")}
     return expected
+
+
+def dns_clients(pods: list[Pod]) -> list[str]:
+    return [p.name for p in pods if p.namespace == NAMESPACE or p.name == RUNNER]
 
 
 def test_every_declared_workload_is_in_dist(world):
@@ -258,22 +282,29 @@ def test_allowed_flows_equal_the_declared_connections(world, flows):
     )
 
 
-def test_internet_egress_is_only_alertmanager_to_pagerduty(flows):
+def test_internet_egress_is_only_paging_backups_and_ci_over_https(flows):
     internet = {(f.source, f.port, f.protocol) for f in flows if f.destination == INTERNET}
-    assert internet <= INTERNET_EGRESS, f"undeclared internet egress: {sorted(internet - INTERNET_EGRESS)}"
+    assert internet == INTERNET_EGRESS, f"internet egress {sorted(internet)} != {sorted(INTERNET_EGRESS)}"
+
+
+def test_runners_reach_only_dns_the_internet_the_kubernetes_api_and_the_api_and_nothing_reaches_them(flows):
+    assert {f for f in flows if f.source == RUNNER} == {
+        Flow(RUNNER, DNS, 53, "UDP"), Flow(RUNNER, DNS, 53, "TCP"), Flow(RUNNER, INTERNET, 443),
+        Flow(RUNNER, KUBERNETES_API, 443), Flow(RUNNER, KUBERNETES_API, 6443), Flow(RUNNER, API, 8000)}
+    assert not {f for f in flows if f.destination == RUNNER}
 
 
 def test_nothing_enters_from_the_internet_or_other_namespaces_except_the_ingress_controller(flows):
     inbound = {f for f in flows if f.source in (INTERNET, PRIVATE_NETWORK, CLOUD_METADATA, OUTSIDER,
-                                                KUBERNETES_API, KUBELETS, DNS, INGRESS)
+                                                RUNNER_OUTSIDER, KUBERNETES_API, KUBELETS, DNS, INGRESS)
                or f.source.startswith("ipBlock")}
     assert inbound <= {Flow(INGRESS, API, 8000)}, sorted(map(str, inbound))
 
 
 def test_dns_is_open_for_every_pod_and_only_to_kube_dns(world, flows):
     _, pods, _ = world
-    ours = [p.name for p in pods if p.namespace == NAMESPACE]
-    assert ours
+    ours = dns_clients(pods)
+    assert RUNNER in ours and API in ours
     for name in ours:
         assert Flow(name, DNS, 53, "UDP") in flows and Flow(name, DNS, 53, "TCP") in flows, name
     assert {f.port for f in flows if f.destination == DNS} == {53}
@@ -282,6 +313,11 @@ def test_dns_is_open_for_every_pod_and_only_to_kube_dns(world, flows):
 def test_a_stray_pod_in_the_namespace_gets_dns_and_nothing_else(flows):
     assert {f for f in flows if STRANGER in (f.source, f.destination)} == {
         Flow(STRANGER, DNS, 53, "UDP"), Flow(STRANGER, DNS, 53, "TCP")}
+
+
+def test_a_stray_pod_in_the_runner_namespace_gets_nothing(world, flows):
+    assert RUNNER_STRANGER in {p.name for p in world[1]}
+    assert not {f for f in flows if RUNNER_STRANGER in (f.source, f.destination)}
 
 
 def test_no_pod_reaches_the_cloud_metadata_service_or_other_private_addresses(flows):

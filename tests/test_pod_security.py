@@ -5,6 +5,14 @@ pod that breaks a rule is rejected at apply time, in production, by the
 ReplicaSet or StatefulSet controller: the Deployment "succeeds" and no pod
 ever starts. This test runs the same rules before anything is applied.
 
+One namespace enforces less: the CI runners' (GitHubRunners) enforces
+``baseline`` so that a scale set given ``run_as_root`` can start, and warns
+and audits at ``restricted``. Its pods are checked against what it enforces
+and, since the platform uses the construct's default (non-root) runner,
+against ``restricted`` as well. The runner pods are templated by an
+AutoscalingRunnerSet, which actions-runner-controller turns into pods, so
+its ``spec.template`` is checked like a Deployment's.
+
 The rules are the documented controls of the Baseline and Restricted
 policies (https://kubernetes.io/docs/concepts/security/pod-security-standards/),
 as of the versions this library targets (v1.27 through v1.37).
@@ -21,6 +29,13 @@ from .netpol_eval import Cluster, pods_of_workload
 
 ENVIRONMENTS = ("production", "dev")
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+# Custom resources whose controller creates pods from their spec.template.
+CUSTOM_POD_TEMPLATE_KINDS = {"AutoscalingRunnerSet"}
+PROFILES = ("baseline", "restricted")
+# Namespaces that enforce less than restricted, and why; all others must enforce restricted.
+ENFORCE_EXCEPTIONS = {
+    "leanvibe-runners": ("baseline", "GitHubRunners: a scale set with run_as_root (apt-get in CI jobs) must start"),
+}
 
 BASELINE_CAPABILITIES = {
     "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
@@ -48,6 +63,17 @@ def pod_template(obj: dict[str, Any]) -> dict[str, Any]:
 
 def restricted_violations(template: dict[str, Any]) -> list[str]:
     """Every control of the restricted profile (which includes baseline) that ``template`` breaks."""
+    return pod_security_violations(template, "restricted")
+
+
+def baseline_violations(template: dict[str, Any]) -> list[str]:
+    """Every control of the baseline profile that ``template`` breaks."""
+    return pod_security_violations(template, "baseline")
+
+
+def pod_security_violations(template: dict[str, Any], level: str) -> list[str]:
+    """Every control of Pod Security ``level`` ('baseline' or 'restricted') that ``template`` breaks."""
+    assert level in PROFILES, level
     spec = template["spec"]
     annotations = template.get("metadata", {}).get("annotations") or {}
     pod_ctx = spec.get("securityContext") or {}
@@ -76,16 +102,6 @@ def restricted_violations(template: dict[str, Any]) -> list[str]:
                 problems.append(f"AppArmor: annotation {key}={value}")
     if (pod_ctx.get("seccompProfile") or {}).get("type") == "Unconfined":
         problems.append("seccomp: pod profile must not be Unconfined")
-
-    # --- restricted ---
-    for volume in spec.get("volumes") or []:
-        kinds = set(volume) - {"name"}
-        if not kinds <= RESTRICTED_VOLUME_TYPES:
-            problems.append(f"volume types: volume {volume['name']} uses {sorted(kinds - RESTRICTED_VOLUME_TYPES)}")
-    if pod_ctx.get("runAsUser") == 0:
-        problems.append("non-root user: pod runAsUser must not be 0")
-    pod_seccomp = (pod_ctx.get("seccompProfile") or {}).get("type")
-
     for kind, container in containers:
         where = f"{kind[:-1]} {container['name']}"
         ctx = container.get("securityContext") or {}
@@ -100,16 +116,32 @@ def restricted_violations(template: dict[str, Any]) -> list[str]:
         problems += _apparmor(ctx.get("appArmorProfile"), where)
         if ctx.get("procMount", "Default") != "Default":
             problems.append(f"/proc mount: {where} must use Default")
+        if (ctx.get("seccompProfile") or {}).get("type") == "Unconfined":
+            problems.append(f"seccomp: {where} profile must not be Unconfined")
+        added = set((ctx.get("capabilities") or {}).get("add") or [])
+        if added - BASELINE_CAPABILITIES:
+            problems.append(f"capabilities (baseline): {where} adds {sorted(added - BASELINE_CAPABILITIES)}")
+    if level == "baseline":
+        return problems
+
+    # --- restricted ---
+    for volume in spec.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUME_TYPES:
+            problems.append(f"volume types: volume {volume['name']} uses {sorted(kinds - RESTRICTED_VOLUME_TYPES)}")
+    if pod_ctx.get("runAsUser") == 0:
+        problems.append("non-root user: pod runAsUser must not be 0")
+    pod_seccomp = (pod_ctx.get("seccompProfile") or {}).get("type")
+    for kind, container in containers:
+        where = f"{kind[:-1]} {container['name']}"
+        ctx = container.get("securityContext") or {}
         if ctx.get("allowPrivilegeEscalation") is not False:
             problems.append(f"privilege escalation: {where} must set allowPrivilegeEscalation false")
         if ctx.get("runAsNonRoot") is False or (not pod_ctx.get("runAsNonRoot") and ctx.get("runAsNonRoot") is not True):
             problems.append(f"non-root: {where} must run with runAsNonRoot true (pod or container)")
         if ctx.get("runAsUser") == 0:
             problems.append(f"non-root user: {where} runAsUser must not be 0")
-        container_seccomp = (ctx.get("seccompProfile") or {}).get("type")
-        if container_seccomp == "Unconfined":
-            problems.append(f"seccomp: {where} profile must not be Unconfined")
-        if container_seccomp is None and pod_seccomp not in ("RuntimeDefault", "Localhost"):
+        if (ctx.get("seccompProfile") or {}).get("type") is None and pod_seccomp not in ("RuntimeDefault", "Localhost"):
             problems.append(f"seccomp: {where} needs RuntimeDefault or Localhost (pod or container)")
         capabilities = ctx.get("capabilities") or {}
         if "ALL" not in (capabilities.get("drop") or []):
@@ -117,8 +149,6 @@ def restricted_violations(template: dict[str, Any]) -> list[str]:
         added = set(capabilities.get("add") or [])
         if added - {"NET_BIND_SERVICE"}:
             problems.append(f"capabilities: {where} may add only NET_BIND_SERVICE, adds {sorted(added)}")
-        if added - BASELINE_CAPABILITIES:
-            problems.append(f"capabilities (baseline): {where} adds {sorted(added - BASELINE_CAPABILITIES)}")
     return problems
 
 
@@ -140,7 +170,8 @@ def _apparmor(profile: dict[str, Any] | None, where: str) -> list[str]:
 
 
 def workloads(environment: str) -> list[dict[str, Any]]:
-    return [o for o in dist_objects(environment) if o["kind"] in POD_TEMPLATE_KINDS]
+    """Every object in dist/<environment> that templates pods, the runner scale sets included."""
+    return [o for o in dist_objects(environment) if o["kind"] in POD_TEMPLATE_KINDS | CUSTOM_POD_TEMPLATE_KINDS]
 
 
 def _ids(environment: str) -> list[str]:
@@ -166,13 +197,38 @@ def test_every_pod_in_dist_meets_the_restricted_profile(environment):
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_every_pod_namespace_enforces_the_restricted_profile(environment):
+def test_every_pod_namespace_enforces_restricted_or_its_documented_exception(environment):
     objects = dist_objects(environment)
     namespaces = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Namespace"}
     for workload in workloads(environment):
-        namespace = namespaces.get(workload["metadata"]["namespace"])
+        name = workload["metadata"]["namespace"]
+        namespace = namespaces.get(name)
         assert namespace, f"{workload['metadata']['name']}: its namespace is not in dist/{environment}"
-        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        labels = namespace["metadata"]["labels"]
+        expected = ENFORCE_EXCEPTIONS.get(name, ("restricted", ""))[0]
+        assert labels["pod-security.kubernetes.io/enforce"] == expected, name
+        # Whatever is enforced, deviations from restricted stay visible.
+        assert labels.get("pod-security.kubernetes.io/warn", "restricted") == "restricted", name
+        assert labels.get("pod-security.kubernetes.io/audit", "restricted") == "restricted", name
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_pod_meets_the_profile_its_namespace_enforces(environment):
+    objects = dist_objects(environment)
+    enforced = {
+        o["metadata"]["name"]: o["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        for o in objects if o["kind"] == "Namespace"
+    }
+    problems = [
+        f"{o['kind']}/{o['metadata']['name']} ({enforced[o['metadata']['namespace']]}): {problem}"
+        for o in workloads(environment)
+        for problem in pod_security_violations(pod_template(o), enforced[o["metadata"]["namespace"]])
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_production_has_runner_pods_to_check():
+    assert [o for o in workloads("production") if o["kind"] in CUSTOM_POD_TEMPLATE_KINDS]
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -220,6 +276,27 @@ def with_container_context(**context: Any) -> dict[str, Any]:
 
 def test_a_minimal_restricted_pod_passes():
     assert restricted_violations(restricted_pod()) == []
+
+
+def test_a_root_pod_with_privilege_escalation_meets_baseline_but_not_restricted():
+    pod = with_container_context(allowPrivilegeEscalation=True, runAsNonRoot=False, runAsUser=0)
+    pod["spec"]["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert baseline_violations(pod) == []
+    assert {p.split(":")[0] for p in restricted_violations(pod)} == {
+        "privilege escalation", "non-root", "non-root user"}
+
+
+@pytest.mark.parametrize(
+    ("pod", "control"),
+    [
+        (restricted_pod(hostNetwork=True), "host namespaces"),
+        (with_container_context(privileged=True), "privileged"),
+        (with_container_context(capabilities={"add": ["SYS_ADMIN"]}), "capabilities (baseline)"),
+        (with_container_context(seccompProfile={"type": "Unconfined"}), "seccomp"),
+    ],
+)
+def test_baseline_controls_are_checked_at_baseline(pod, control):
+    assert any(control in problem for problem in baseline_violations(pod)), baseline_violations(pod)
 
 
 def test_container_level_non_root_and_seccomp_satisfy_the_profile_without_pod_level_settings():

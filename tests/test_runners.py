@@ -11,6 +11,7 @@ from leanvibe_constructs.delivery import GitHubRunners, GitHubRunnersProps
 from .manifests import find, find_all, synth_chart
 from .netpol_eval import Cluster, External, Flow, Pod, allowed_flows, pods_of_workload
 from .schemas import crd_schema, validate_object
+from .test_pod_security import baseline_violations, restricted_violations
 
 URL = "https://github.com/leanvibe/agent-hive"
 IMAGE = "ghcr.io/leanvibe/ci-runner:2.328.0"
@@ -74,12 +75,19 @@ def test_default_runner_pod_meets_the_restricted_profile():
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 1001
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert ctx["allowPrivilegeEscalation"] is False and ctx["capabilities"] == {"drop": ["ALL"]}
+    assert restricted_violations(runner_set(build())["spec"]["template"]) == []
 
 
 def test_run_as_root_is_an_explicit_opt_in():
     pod = runner_set(build(run_as_root=True))["spec"]["template"]["spec"]
     assert "runAsNonRoot" not in pod["securityContext"]
     assert pod["containers"][0]["securityContext"]["allowPrivilegeEscalation"] is True
+
+
+def test_a_root_runner_meets_baseline_which_its_namespace_enforces_and_is_reported_by_restricted():
+    template = runner_set(build(run_as_root=True))["spec"]["template"]
+    assert baseline_violations(template) == []
+    assert restricted_violations(template)  # what the namespace's warn/audit labels report
 
 
 def test_deploy_rights_are_a_role_in_the_deploy_namespace_only():
@@ -121,7 +129,7 @@ def test_runners_without_deploy_rights_get_no_token_and_no_role():
 
 
 def test_network_policy_denies_ingress_and_allows_dns_public_443_and_the_api_server_only():
-    policy = find(build(), "NetworkPolicy")["spec"]
+    policy = find(build(), "NetworkPolicy", "leanvibe-deploy-egress")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"] and policy["ingress"] == []
     dns, web, api = policy["egress"]
     assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
@@ -143,8 +151,10 @@ def _runner_flows(**props):
     for p in find_all(objects, "NetworkPolicy"):
         cluster.add_policy(p)
     runner = pods_of_workload(runner_set(objects), ip="10.8.0.10")
+    stray = Pod("stray", "leanvibe-runners", {"app": "debug"}, "10.8.0.11")
     ends = [
         runner,
+        stray,
         Pod("database", "leanvibe", {"app": "postgres"}, "10.8.0.20"),
         Pod("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, "10.8.1.1"),
         External("github", "140.82.121.4"),
@@ -153,7 +163,7 @@ def _runner_flows(**props):
         External("cloud-metadata", "169.254.169.254"),
     ]
     ports = [(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP"), (5432, "TCP"), (65000, "TCP")]
-    return {f for f in allowed_flows(cluster, [runner], ends, ports) if f.source == runner.name}
+    return {f for f in allowed_flows(cluster, [runner, stray], ends, ports) if f.source in (runner.name, stray.name)}
 
 
 def test_runners_reach_the_internet_on_443_the_api_server_and_dns_and_nothing_else():
@@ -166,6 +176,17 @@ def test_runners_reach_the_internet_on_443_the_api_server_and_dns_and_nothing_el
     }
 
 
+def test_any_other_pod_in_the_runner_namespace_has_no_network():
+    assert not {f for f in _runner_flows() if f.source == "stray"}
+
+
+def test_a_shared_namespace_gets_its_default_deny_from_the_scale_set_that_creates_it():
+    policies = find_all(build(create_namespace=False), "NetworkPolicy")
+    assert not [p for p in policies if "default-deny" in p["metadata"]["name"]]
+    deny = find(build(), "NetworkPolicy", "leanvibe-runners-default-deny")
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
 def test_runners_without_deploy_rights_get_no_path_to_the_api_server():
     flows = _runner_flows(name="leanvibe-ci", deploy_namespace=None)
     assert {f.destination for f in flows} == {"kube-dns", "github"}
@@ -173,7 +194,7 @@ def test_runners_without_deploy_rights_get_no_path_to_the_api_server():
 
 def test_policy_selects_the_runner_pods():
     objects = build()
-    selector = find(objects, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]
+    selector = find(objects, "NetworkPolicy", "leanvibe-deploy-egress")["spec"]["podSelector"]["matchLabels"]
     pod_labels = runner_set(objects)["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= pod_labels.items()
 

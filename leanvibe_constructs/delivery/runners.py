@@ -33,7 +33,9 @@ Around it:
   (``kubernetes_api_cidrs``) on ``kubernetes_api_ports``. Pods in the
   cluster, private ranges and the cloud metadata service are not reachable.
   Anything more is declared with ``allow_to(workload)``, e.g. the preview
-  Service's pods for the smoke test.
+  Service's pods for the smoke test. With ``create_namespace`` a default-deny
+  policy for the whole namespace comes with it, so any other pod started
+  there has no network at all.
 
 The AutoscalingRunnerSet is a plain ApiObject validated against an excerpt of
 the upstream CRD (crds/actions.github.com_autoscalingrunnersets.excerpt.yaml,
@@ -229,6 +231,13 @@ class GitHubRunners(Construct):
             api_object(
                 self, "Namespace", api_version="v1", kind="Namespace", name=p.namespace, identity=self.identity,
                 labels=pod_security_labels(),
+            )
+            # Any other pod started here (a debug pod, a job someone runs by hand)
+            # gets no network at all: the runners' own policy is the only opening.
+            api_object(
+                self, "DefaultDeny", api_version="networking.k8s.io/v1", kind="NetworkPolicy",
+                name=f"{p.part_of}-runners-default-deny", namespace=p.namespace, identity=self.identity,
+                spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
             )
         self.service_account = api_object(
             self, "ServiceAccount", api_version="v1", kind="ServiceAccount", name=p.name,
