@@ -14,9 +14,10 @@ from __future__ import annotations
 import copy
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from constructs import Construct
+from pydantic import AfterValidator
 
 from ._k8s import api_object
 from ._labels import Identity
@@ -154,6 +155,13 @@ def check_ports(ports: tuple[int, ...]) -> tuple[int, ...]:
     if any(not 1 <= port <= 65535 for port in ports):
         raise ValueError("ports must be between 1 and 65535")
     return ports
+
+
+IpBlockCidrs = Annotated[tuple[str, ...], AfterValidator(check_cidrs)]
+"""CIDRs for ipBlock peers, e.g. the Kubernetes API server's endpoint addresses; a /0 is refused."""
+
+PortNumbers = Annotated[tuple[int, ...], AfterValidator(check_ports)]
+"""Port numbers between 1 and 65535."""
 
 
 def connect(client: Endpoint, server: Endpoint, ports: tuple[Port, ...] | None = None) -> None:

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from . import patroni_config as pc
 from ._k8s import api_object
 from ._labels import Identity
-from ._network import KUBERNETES_API_PORTS, Endpoint, Port, check_cidrs, connect, endpoint_of
+from ._network import KUBERNETES_API_PORTS, Endpoint, IpBlockCidrs, Port, connect, endpoint_of
 from ._pod import (
     Image,
     ProbeSettings,
@@ -218,7 +218,7 @@ class PostgresHAProps(Props):
     priority_class_name: DnsLabel | None = Field(
         "leanvibe-critical", description="PriorityClass of the pods. Default: 'leanvibe-critical' (baseline)."
     )
-    api_server_cidrs: tuple[str, ...] = Field(
+    api_server_cidrs: IpBlockCidrs = Field(
         (),
         description="Addresses of the Kubernetes API server endpoints, as CIDRs (`kubectl get endpointslices "
         "-n default -l kubernetes.io/service-name=kubernetes`); Patroni keeps its leader lock there, so the "
@@ -255,11 +255,6 @@ class PostgresHAProps(Props):
     @classmethod
     def _check_parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
         return pc.check_parameters(value)
-
-    @field_validator("api_server_cidrs")
-    @classmethod
-    def _check_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return check_cidrs(value)
 
     @field_validator("storage_size")
     @classmethod

@@ -37,8 +37,8 @@ from ._network import (
     NAMESPACE_NAME_LABEL,
     Endpoint,
     Port,
-    check_cidrs,
-    check_ports,
+    IpBlockCidrs,
+    PortNumbers,
     connect,
     endpoint_of,
 )
@@ -69,28 +69,18 @@ class ZeroTrustPoliciesProps(Props):
         "ingress-nginx",
         description="Namespace of the ingress controller, the only way in from outside. Default: 'ingress-nginx'.",
     )
-    kubernetes_api_cidrs: tuple[str, ...] = Field(
+    kubernetes_api_cidrs: IpBlockCidrs = Field(
         (),
         description="Addresses of the Kubernetes API server endpoints, as CIDRs (`kubectl get endpointslices "
         "-n default -l kubernetes.io/service-name=kubernetes`). Required before `allow_kubernetes_api`; "
         "there is no safe default: a wrong range would cut Patroni off its leader lock. Default: none.",
     )
-    kubernetes_api_ports: tuple[int, ...] = Field(
+    kubernetes_api_ports: PortNumbers = Field(
         KUBERNETES_API_PORTS,
         min_length=1,
         description="Ports of the API server endpoints, after the Service's DNAT: 443 on GKE, EKS and AKS, "
         "6443 on kubeadm clusters. Default: (443, 6443), as PostgresHA and MonitoringStack open.",
     )
-
-    @field_validator("kubernetes_api_cidrs")
-    @classmethod
-    def _check_cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
-        return check_cidrs(cidrs)
-
-    @field_validator("kubernetes_api_ports")
-    @classmethod
-    def _check_ports(cls, ports: tuple[int, ...]) -> tuple[int, ...]:
-        return check_ports(ports)
 
     @field_validator("node_local_dns_ip")
     @classmethod

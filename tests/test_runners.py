@@ -249,7 +249,7 @@ def test_schema_rejects_a_misspelt_runner_set_field():
         ({"image": "ghcr.io/actions/actions-runner"}, r"image: got 'ghcr.io/actions/actions-runner'"),
         ({"deploy_namespace": "leanvibe-runners"}, r"deploy_namespace \(leanvibe-runners\) must differ"),
         ({"memory_request": "4Gi", "memory_limit": "2Gi"}, r"memory_request \(4Gi\) must be <= memory_limit"),
-        ({"internet_ports": (0,)}, r"internet_ports \(0\) must be TCP ports"),
+        ({"internet_ports": (0,)}, r"internet_ports: got \(0,\): .*between 1 and 65535"),
         ({"kubernetes_api_cidrs": ()}, r"kubernetes_api_cidrs \(\(\)\) must list the API server's endpoint "
                                        r"addresses when deploy_namespace \(leanvibe\) is set"),
         ({"kubernetes_api_cidrs": ("0.0.0.0/0",)}, r"kubernetes_api_cidrs: got \('0.0.0.0/0',\): .*would open every"),

@@ -48,7 +48,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from constructs import Construct
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from .._k8s import api_object
 from .._labels import Identity
@@ -57,8 +57,8 @@ from .._network import (
     NAMESPACE_NAME_LABEL,
     Endpoint,
     Port,
-    check_cidrs,
-    check_ports,
+    IpBlockCidrs,
+    PortNumbers,
     connect,
     endpoint_of,
 )
@@ -151,20 +151,20 @@ class GitHubRunnersProps(Props):
         "allowed by the namespace's 'baseline' enforcement and reported by its 'restricted' warn/audit. "
         "Default: False (the pod meets 'restricted').",
     )
-    internet_ports: tuple[int, ...] = Field(
+    internet_ports: PortNumbers = Field(
         (443,),
         min_length=1,
         description="TCP ports the runners may reach on public addresses (everything but the private, "
         "link-local and CGNAT ranges): GitHub, the container registry. Default: (443,).",
     )
-    kubernetes_api_cidrs: tuple[str, ...] = Field(
+    kubernetes_api_cidrs: IpBlockCidrs = Field(
         (),
         description="Addresses of the Kubernetes API server endpoints, as CIDRs (`kubectl get endpointslices "
         "-n default -l kubernetes.io/service-name=kubernetes`), for the deploy job's kubectl. Required when "
         "deploy_namespace is set; a /0 is refused, as ZeroTrustPolicies refuses it. Default: none (no path "
         "to the API, for runners without deploy rights).",
     )
-    kubernetes_api_ports: tuple[int, ...] = Field(
+    kubernetes_api_ports: PortNumbers = Field(
         KUBERNETES_API_PORTS,
         min_length=1,
         description="Ports of the API server endpoints, after the Service's DNAT: 443 on GKE, EKS and AKS, "
@@ -185,9 +185,6 @@ class GitHubRunnersProps(Props):
                 f"deploy_namespace ({self.deploy_namespace}) must differ from namespace ({self.namespace}): "
                 "runners must not be able to rewrite their own namespace"
             )
-        for port in self.internet_ports:
-            if not 1 <= port <= 65535:
-                raise ValueError(f"internet_ports ({port}) must be TCP ports between 1 and 65535")
         if self.deploy_namespace is not None and not self.kubernetes_api_cidrs:
             raise ValueError(
                 f"kubernetes_api_cidrs (()) must list the API server's endpoint addresses when deploy_namespace "
@@ -195,16 +192,6 @@ class GitHubRunnersProps(Props):
                 "(kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes)"
             )
         return self
-
-    @field_validator("kubernetes_api_cidrs")
-    @classmethod
-    def _check_cidrs(cls, cidrs: tuple[str, ...]) -> tuple[str, ...]:
-        return check_cidrs(cidrs)
-
-    @field_validator("kubernetes_api_ports")
-    @classmethod
-    def _check_ports(cls, ports: tuple[int, ...]) -> tuple[int, ...]:
-        return check_ports(ports)
 
 
 class GitHubRunners(Construct):

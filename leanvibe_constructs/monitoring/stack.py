@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from constructs import Construct
@@ -210,27 +210,37 @@ def prometheus_statefulset_spec(p: MonitoringStackProps, identity: Identity, con
             {"name": "data", "mountPath": "/prometheus"},
         ],
     )
+    pod = _pod_spec(
+        p, identity, user=NOBODY, containers=[container], service_account=name, automount_token=True,
+        replicas=p.prometheus_replicas,
+        # Time to flush the head block and write a clean WAL checkpoint on shutdown.
+        grace_seconds=120,
+        volumes=[
+            {"name": "config", "configMap": {"name": f"{name}-config"}},
+            {"name": "rules", "configMap": {"name": f"{name}-rules"}},
+        ],
+    )
+    return _statefulset_spec(identity, p.prometheus_replicas, config_hash, pod,
+                             _pvc("data", p.prometheus_storage, p.storage_class, identity), when_scaled="Retain")
+
+
+def _statefulset_spec(
+    identity: Identity, replicas: int, config_hash: str, pod: dict[str, Any], data: dict[str, Any], *,
+    when_scaled: Literal["Retain", "Delete"],
+) -> dict[str, Any]:
+    """A StatefulSet of ``replicas`` pods with one data volume each, rolled when the config hash changes."""
     return {
-        "replicas": p.prometheus_replicas,
-        "serviceName": name,
+        "replicas": replicas,
+        "serviceName": identity.instance,
         "podManagementPolicy": "Parallel",
         "selector": {"matchLabels": identity.selector()},
         "updateStrategy": {"type": "RollingUpdate"},
         "template": {
             "metadata": {"labels": identity.labels(), "annotations": {"checksum/config": config_hash}},
-            "spec": _pod_spec(
-                p, identity, user=NOBODY, containers=[container], service_account=name, automount_token=True,
-                replicas=p.prometheus_replicas,
-                # Time to flush the head block and write a clean WAL checkpoint on shutdown.
-                grace_seconds=120,
-                volumes=[
-                    {"name": "config", "configMap": {"name": f"{name}-config"}},
-                    {"name": "rules", "configMap": {"name": f"{name}-rules"}},
-                ],
-            ),
+            "spec": pod,
         },
-        "volumeClaimTemplates": [_pvc("data", p.prometheus_storage, p.storage_class, identity)],
-        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+        "volumeClaimTemplates": [data],
+        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": when_scaled},
     }
 
 
@@ -293,22 +303,12 @@ def alertmanager_statefulset_spec(p: MonitoringStackProps, identity: Identity, c
         livenessProbe=_http_probe("/-/healthy", WEB_PORT_NAME, 15, 6),
         volumeMounts=mounts,
     )
-    return {
-        "replicas": p.alertmanager_replicas,
-        "serviceName": name,
-        "podManagementPolicy": "Parallel",
-        "selector": {"matchLabels": identity.selector()},
-        "updateStrategy": {"type": "RollingUpdate"},
-        "template": {
-            "metadata": {"labels": identity.labels(), "annotations": {"checksum/config": config_hash}},
-            "spec": _pod_spec(
-                p, identity, user=NOBODY, containers=[container], volumes=volumes, service_account=name,
-                automount_token=False, replicas=p.alertmanager_replicas, quorum=True,
-            ),
-        },
-        "volumeClaimTemplates": [_pvc("data", p.alertmanager_storage, p.storage_class, identity)],
-        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Delete"},
-    }
+    pod = _pod_spec(
+        p, identity, user=NOBODY, containers=[container], volumes=volumes, service_account=name,
+        automount_token=False, replicas=p.alertmanager_replicas, quorum=True,
+    )
+    return _statefulset_spec(identity, p.alertmanager_replicas, config_hash, pod,
+                             _pvc("data", p.alertmanager_storage, p.storage_class, identity), when_scaled="Delete")
 
 
 def grafana_provisioning(p: MonitoringStackProps) -> dict[str, str]:
