@@ -48,11 +48,10 @@ from typing import Any, Literal
 from constructs import Construct
 from pydantic import Field, field_validator, model_validator
 
-from ._k8s import api_object, checkov_skips
+from ._k8s import api_object
 from ._labels import Identity
 from ._pod import (
     Image,
-    image_checkov_skips,
     image_tag,
     restricted_container_security_context,
     restricted_pod_security_context,
@@ -432,10 +431,8 @@ class SmartAutoscaler(Construct):
             self.reserve = api_object(
                 self, "CapacityReserve", api_version="apps/v1", kind="Deployment", name=identity.instance,
                 namespace=namespace, identity=identity, spec=reserve_deployment_spec(p, api, identity),
-                annotations={
-                    **checkov_skips({**RESERVE_CHECKOV_SKIPS, **image_checkov_skips(p.reserve_image)}),
-                    **{f"validate.leanvibe.io/skip-{check}": why for check, why in RESERVE_VALIDATE_SKIPS.items()},
-                },
+                annotations={f"validate.leanvibe.io/skip-{check}": why for check, why in RESERVE_VALIDATE_SKIPS.items()},
+                checkov_skip=RESERVE_CHECKOV_SKIPS,
             )
             # Its own account, with no token: pause never talks to the API server.
             api_object(

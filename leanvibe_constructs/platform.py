@@ -24,7 +24,7 @@ from .delivery.runners import GitHubRunners
 from .ha_api_deployment import HAApiDeployment, HAApiDeploymentProps, IngressSettings, SecretKeyRef
 from .monitoring import MonitoringStack, MonitoringStackProps
 from .patroni_config import PATRONI_PORT
-from .postgres_ha import PostgresHA, PostgresHAProps
+from .postgres_ha import BackupSettings, PostgresHA, PostgresHAProps
 from .redis_sentinel import RedisSentinel, RedisSentinelProps
 from .zero_trust import ZeroTrustPolicies
 
@@ -145,12 +145,14 @@ def build_platform(app: cdk8s.App, settings: PlatformSettings) -> Platform:
     monitoring.scrape(api)
     monitoring.scrape(postgres, ports=(postgres.metrics_port, PATRONI_PORT))
     monitoring.scrape(redis)
+    monitoring.scrape(redis.sentinel_endpoint, ports=redis.metrics_port)
 
     runners = None
     if settings.github_config_url:
         runners = GitHubRunners(
             chart("40-ci-runners"), "DeployRunners",
             github_config_url=settings.github_config_url, image=settings.runner_image, deploy_namespace=ns,
+            kubernetes_api_cidrs=settings.kubernetes_api_cidrs,
         )
         runners.allow_to(api)  # smoke tests through the preview/live Service
     return Platform(baseline, zero_trust, postgres, redis, api, autoscaler, monitoring, runners)
@@ -188,11 +190,13 @@ def baseline_props(settings: PlatformSettings) -> PlatformBaselineProps:
 def postgres_props(settings: PlatformSettings) -> PostgresHAProps:
     common = dict(
         namespace=settings.namespace,
-        api_server_cidr=settings.kubernetes_api_cidrs[0],
+        api_server_cidrs=settings.kubernetes_api_cidrs,
         priority_class_name=CRITICAL,
     )
     if settings.highly_available:
-        return PostgresHAProps.build(**common)
+        # WAL archiving and daily base backups to object storage (WAL-G).
+        backup = BackupSettings(bucket="leanvibe-prod-pg-backups", credentials_secret_name="leanvibe-postgres-backup")
+        return PostgresHAProps.build(**common, backup=backup)
     return PostgresHAProps.build(
         **common,
         members=1,

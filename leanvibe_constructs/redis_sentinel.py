@@ -35,7 +35,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from ._k8s import api_object
 from ._labels import Identity
-from ._network import Endpoint, Port, connect
+from ._network import Endpoint, Port, connect, endpoint_of
 from ._pod import (
     HOSTNAME_KEY,
     Image,
@@ -393,7 +393,7 @@ class RedisSentinel(Construct):
         data pods (the master they name); ``"metrics"`` opens the exporters'
         metrics port on both.
         """
-        peer = _endpoint_of(client)
+        peer = endpoint_of(client)
         if port == "metrics":
             connect(peer, self.endpoint, (Port.tcp(METRICS_PORT),))
             connect(peer, self.sentinel_endpoint, (Port.tcp(METRICS_PORT),))
@@ -411,15 +411,6 @@ def _single_pod_exception(count: int, what: str) -> dict[str, str] | None:
         "validate.leanvibe.io/skip-replicas": f"dev shape (highly_available=False): one {what} for a "
         "single-node cluster; production runs 3"
     }
-
-
-def _endpoint_of(peer: Endpoint | Any) -> Endpoint:
-    if isinstance(peer, Endpoint):
-        return peer
-    endpoint = getattr(peer, "endpoint", None)
-    if not isinstance(endpoint, Endpoint):
-        raise TypeError(f"{peer!r} is not a workload construct or an Endpoint")
-    return endpoint
 
 
 # --- plain functions: props in, dicts out ------------------------------------------------

@@ -121,10 +121,13 @@ def _copy_dist(fresh_dist: Path, target: Path) -> Path:
 
 
 def _edit_api_chart(outdir: Path) -> None:
-    """Change the Deployment's replica count and drop one object, as a stale dist/ would have."""
+    """Change a Deployment's replica count and drop one object, as a stale dist/ would have.
+
+    The API Deployment leaves its count to the HPA, so the capacity reserve's is changed.
+    """
     path = outdir / "production" / "20-api.k8s.yaml"
     documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    deployment = next(d for d in documents if d["kind"] == "Deployment" and "replicas" in d["spec"])
     deployment["spec"]["replicas"] = 7
     dropped = next(d for d in documents if d["kind"] == "Service")
     documents.remove(dropped)
@@ -146,7 +149,7 @@ def test_diff_command_reports_replicas_and_a_new_object_and_exits_one(fresh_dist
     result = runner.invoke(app, ["diff", "--env", "production", "--outdir", str(outdir)])
     assert result.exit_code == 1, result.output
     fresh = next(d for d in yaml.safe_load_all((fresh_dist / "production" / "20-api.k8s.yaml").read_text())
-                 if d and d["kind"] == "Deployment")
+                 if d and d["kind"] == "Deployment" and "replicas" in d["spec"])
     assert f"spec.replicas: 7 -> {fresh['spec']['replicas']}" in result.stdout
     assert "+ Service leanvibe/leanvibe-api" in result.stdout
 

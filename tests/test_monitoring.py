@@ -301,7 +301,7 @@ def test_operator_mode_adds_prometheus_rules_with_the_same_groups():
 
 
 def test_declares_its_own_flows_and_nothing_wider():
-    objects = build()
+    objects = build(MonitoringStackProps(kubernetes_api_cidrs=("10.0.0.10/32",), node_cidrs=("10.128.0.0/20",)))
     assert ports_of(policy(objects, "leanvibe-prometheus-from-leanvibe-grafana")["ingress"][0]) == {(9090, "TCP")}
     assert ports_of(policy(objects, "leanvibe-alertmanager-from-leanvibe-prometheus")["ingress"][0]) == {
         (9093, "TCP")}
@@ -318,10 +318,19 @@ def test_declares_its_own_flows_and_nothing_wider():
     assert "leanvibe-grafana-to-internet" not in names and "leanvibe-prometheus-to-internet" not in names
 
 
-def test_narrowed_api_server_addresses_replace_the_open_default():
+def test_api_server_and_node_routes_exist_only_for_the_addresses_given():
     objects = build(MonitoringStackProps(kubernetes_api_cidrs=("10.0.0.10/32", "10.0.0.11/32")))
     api = policy(objects, "leanvibe-prometheus-to-kubernetes-api")["egress"][0]
     assert [peer["ipBlock"]["cidr"] for peer in api["to"]] == ["10.0.0.10/32", "10.0.0.11/32"]
+    names = {p["metadata"]["name"] for p in find_all(build(), "NetworkPolicy")}
+    assert not {n for n in names if n.endswith(("-to-kubernetes-api", "-to-kubelets"))}
+
+
+def test_refuses_a_route_to_every_address():
+    from leanvibe_constructs import PropsError
+
+    with pytest.raises(PropsError, match=r"kubernetes_api_cidrs: got \('0.0.0.0/0',\): .*would open every address"):
+        MonitoringStackProps.build(kubernetes_api_cidrs=("0.0.0.0/0",))
 
 
 def test_scrape_opens_prometheus_to_a_workloads_metrics_port():

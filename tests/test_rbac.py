@@ -1,9 +1,9 @@
 """RBAC in dist/: one ServiceAccount per workload, tokens only where the Kubernetes API is used, least privilege.
 
 Only Patroni (its leader lock and member state live in the Kubernetes API),
-Prometheus (it discovers scrape targets there) and kube-state-metrics
-(Prometheus's exporter of object state, which it reads there) talk to the
-API server. Every other pod runs without a token, so a compromised API or
+Prometheus (it discovers scrape targets there), kube-state-metrics
+(Prometheus's exporter of object state, which it reads there) and the deploy
+runners (the pipeline's kubectl) talk to the API server. Every other pod runs without a token, so a compromised API or
 Redis pod holds no credential for the cluster at all.
 """
 
@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from .manifests import dist_objects
-from .test_pod_security import POD_TEMPLATE_KINDS, pod_template
+from .test_pod_security import CUSTOM_POD_TEMPLATE_KINDS, POD_TEMPLATE_KINDS, pod_template
 
 ENVIRONMENTS = ("production", "dev")
 
 # app.kubernetes.io/name of the workloads that use the Kubernetes API.
-TOKEN_HOLDERS = {"postgresql", "prometheus", "kube-state-metrics"}
+TOKEN_HOLDERS = {"postgresql", "prometheus", "kube-state-metrics", "github-actions-runner"}
 ESCALATING_VERBS = {"escalate", "bind", "impersonate"}
 ADMIN_ROLES = {"cluster-admin", "admin", "edit"}
 BROAD_GROUPS = {"system:authenticated", "system:unauthenticated", "system:serviceaccounts"}
@@ -28,7 +28,7 @@ BINDING_KINDS = {"RoleBinding", "ClusterRoleBinding"}
 
 
 def workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [o for o in objects if o["kind"] in POD_TEMPLATE_KINDS]
+    return [o for o in objects if o["kind"] in POD_TEMPLATE_KINDS | CUSTOM_POD_TEMPLATE_KINDS]
 
 
 def service_accounts(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:

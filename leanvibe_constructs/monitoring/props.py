@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .._network import IpBlockCidrs
 from .._pod import Image
 from .._props import DnsLabel, Props, Quantity
 from ..ha_api_deployment import SecretKeyRef
@@ -108,15 +108,16 @@ class MonitoringStackProps(Props):
     extra_series: tuple[MetricName, ...] = Field(
         (), description="More series that scraped workloads expose, for dashboards and SLOs. Default: none."
     )
-    kubernetes_api_cidrs: tuple[str, ...] = Field(
-        ("0.0.0.0/0",),
-        description="Addresses of the Kubernetes API server (egress for discovery, ports 443 and 6443). "
-        "Default: any address; narrow it to the control plane's.",
+    kubernetes_api_cidrs: IpBlockCidrs = Field(
+        (),
+        description="Addresses of the Kubernetes API server; Prometheus and kube-state-metrics get egress to "
+        "them on 443 and 6443 (discovery, object state). Default: none, no such policy: declare the route "
+        "with ZeroTrustPolicies.allow_kubernetes_api instead (0.0.0.0/0 is refused).",
     )
-    node_cidrs: tuple[str, ...] = Field(
-        ("0.0.0.0/0",),
-        description="Addresses of the nodes (egress to kubelets on 10250 for volume stats). "
-        "Default: any address; narrow it to the node subnet.",
+    node_cidrs: IpBlockCidrs = Field(
+        (),
+        description="Addresses of the nodes; Prometheus gets egress to the kubelets on 10250 (volume stats). "
+        "Default: none, no such policy (0.0.0.0/0 is refused).",
     )
     kubelet_tls_insecure_skip_verify: bool = Field(
         True,
@@ -157,18 +158,6 @@ class MonitoringStackProps(Props):
                 }
             )
         raise ValueError(f"unknown environment {environment!r}; expected 'production' or 'dev'")
-
-    @field_validator("kubernetes_api_cidrs", "node_cidrs")
-    @classmethod
-    def _check_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("must list at least one CIDR")
-        for cidr in value:
-            try:
-                ipaddress.ip_network(cidr, strict=True)
-            except ValueError as err:
-                raise ValueError(f"{cidr!r} is not a CIDR: {err}") from None
-        return value
 
     @property
     def namespaces(self) -> tuple[str, ...]:

@@ -679,11 +679,13 @@ class MonitoringStack(Construct):
             connect(am, am, (Port.tcp(ALERTMANAGER_CLUSTER_PORT), Port.udp(ALERTMANAGER_CLUSTER_PORT)))
         if p.pagerduty_routing_key is not None or p.chat_webhook is not None:
             connect(am, Endpoint.internet(), (Port.tcp(443),))
-        api_server = Endpoint.ip_blocks("kubernetes-api", p.kubernetes_api_cidrs)
-        api_ports = tuple(Port.tcp(n) for n in KUBERNETES_API_PORTS)
-        connect(prom, api_server, api_ports)
-        connect(ksm, api_server, api_ports)
-        connect(prom, Endpoint.ip_blocks("kubelets", p.node_cidrs), (Port.tcp(KUBELET_PORT),))
+        if p.kubernetes_api_cidrs:
+            api_server = Endpoint.ip_blocks("kubernetes-api", p.kubernetes_api_cidrs)
+            api_ports = tuple(Port.tcp(n) for n in KUBERNETES_API_PORTS)
+            connect(prom, api_server, api_ports)
+            connect(ksm, api_server, api_ports)
+        if p.node_cidrs:
+            connect(prom, Endpoint.ip_blocks("kubelets", p.node_cidrs), (Port.tcp(KUBELET_PORT),))
 
     def scrape(self, workload: Any, ports: int | tuple[int, ...] | None = None) -> None:
         """Let Prometheus reach ``workload``'s metrics ``ports`` (default: its ``metrics_port`` attribute).
