@@ -24,9 +24,14 @@ STANDARD_LABELS = {
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet"}
 
 
+def _files(root: Path) -> dict[Path, bytes]:
+    return {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 def test_dist_matches_a_fresh_synth(fresh_dist):
-    fresh = {p.relative_to(fresh_dist): p.read_bytes() for p in fresh_dist.glob("*/*.k8s.yaml")}
-    committed = {p.relative_to(DIST): p.read_bytes() for p in COMMITTED}
+    # Every file: the manifests and the generated CI workflow (dist/ci/deploy.yml).
+    fresh = _files(fresh_dist)
+    committed = _files(DIST)
     assert sorted(fresh) == sorted(committed), "charts added or removed: run `make synth` and commit dist/"
     stale = [str(name) for name in fresh if fresh[name] != committed[name]]
     assert not stale, f"dist/ is stale for {stale}: run `make synth` and commit dist/"
