@@ -48,8 +48,10 @@ build_and_synth(3)  # first-call costs (class loading, jsii type registration)
 results = {{}}
 for count in {counts!r}:
     # marginal = (T(n) - T(0)) / n: the fixed cost of synthesizing an app is the baseline's
-    samples = sorted((build_and_synth(count) - build_and_synth(0)) / count for _ in range(3))
-    results[count] = samples[1]
+    # small counts are within run-to-run noise, so they get more samples
+    runs = 15 if count < 10 else 5
+    samples = sorted((build_and_synth(count) - build_and_synth(0)) / count for _ in range(runs))
+    results[count] = samples[runs // 2]
 print(json.dumps(results))
 """
 
