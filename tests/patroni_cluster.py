@@ -38,7 +38,6 @@ from typing import Any, Callable
 import pg8000.native
 import yaml
 
-from leanvibe_constructs import patroni_config as pc
 from leanvibe_constructs._labels import Identity
 from leanvibe_constructs.postgres_ha import PostgresHAProps, config_files
 

@@ -513,15 +513,15 @@ def _blue_green_steps(p: PipelineProps) -> list[dict[str, Any]]:
         },
         {
             "name": "Roll back: switch the live Service back",
-            "if": f"failure() && steps.switch.outcome == 'success'",
+            "if": "failure() && steps.switch.outcome == 'success'",
             "env": {"OLD": "${{ steps.colours.outputs.old }}", "NEW": "${{ steps.colours.outputs.new }}"},
             "run": _script(
                 "set -euo pipefail",
                 'echo "::error::release of $NEW failed: switching service/$API back to $OLD"',
                 f"kubectl patch service \"$API\" -n \"$NAMESPACE\" --type=merge "
                 f"-p \"{{\\\"spec\\\":{{\\\"selector\\\":{{\\\"{COLOUR_LABEL}\\\":\\\"$OLD\\\"}}}}}}\"",
-                f"kubectl get service \"$API\" -n \"$NAMESPACE\" "
-                f"-o jsonpath='rollback: service/{{.metadata.name}} now selects {{.spec.selector}}{{\"\\n\"}}'",
+                "kubectl get service \"$API\" -n \"$NAMESPACE\" "
+                "-o jsonpath='rollback: service/{.metadata.name} now selects {.spec.selector}{\"\\n\"}'",
                 'echo "rollback: $API-$OLD serves again; revert the commit so dist/ matches the cluster"',
             ),
         },

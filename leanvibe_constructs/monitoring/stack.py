@@ -31,7 +31,7 @@ from .._pod import (
 )
 from .._props import quantity_value
 from ._yaml import dump_yaml
-from .alertmanager_config import CHAT_URL_FILE, PAGERDUTY_KEY_FILE, SECRETS_DIR, alertmanager_config
+from .alertmanager_config import CHAT_URL_FILE, PAGERDUTY_KEY_FILE, alertmanager_config
 from .dashboards import dashboards
 from .prometheus_config import (
     ALERTMANAGER_CLUSTER_PORT,
