@@ -62,6 +62,7 @@ class Endpoint:
     scope: Construct | None = field(default=None, compare=False, repr=False)
     default_ports: tuple[Port, ...] = ()
     more_peers: tuple[dict[str, Any], ...] = ()  # further NetworkPolicyPeers, e.g. one ipBlock per CIDR
+    pod_selector: dict[str, str] | None = None  # for workloads not labelled by an Identity (cdk8s-plus)
 
     @property
     def peers(self) -> list[dict[str, Any]]:
@@ -83,6 +84,31 @@ class Endpoint:
             "podSelector": {"matchLabels": identity.selector()},
         }
         return cls(identity.instance, peer, namespace, identity, scope, tuple(default_ports))
+
+    @classmethod
+    def from_cdk8s_plus(cls, workload: Any, *, namespace: str | None = None, part_of: str = "leanvibe") -> Endpoint:
+        """A cdk8s-plus-27 workload (``kplus.Deployment``, ``StatefulSet``...) as one end of a connection.
+
+        Lets a team's own cdk8s-plus workloads reach these constructs under
+        default deny: ``postgres.allow_from(Endpoint.from_cdk8s_plus(worker))``
+        creates the worker's egress policy (under the worker) and the
+        database's ingress policy, both selecting the pods by the labels
+        cdk8s-plus selects them by. ``namespace`` defaults to the workload's.
+        """
+        labels = dict(workload.match_labels or {})
+        namespace = namespace or workload.metadata.namespace
+        if not labels:
+            raise ValueError(f"{workload.name}: the cdk8s-plus workload selects no pods (select=False?)")
+        if not namespace:
+            raise ValueError(f"{workload.name}: give namespace=, the workload's chart sets none")
+        identity = Identity(
+            name=workload.name, instance=workload.name, component="workload", part_of=part_of, version="unversioned"
+        )
+        peer = {
+            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
+            "podSelector": {"matchLabels": labels},
+        }
+        return cls(workload.name, peer, namespace, identity, workload, pod_selector=labels)
 
     @classmethod
     def namespace_peer(cls, namespace: str, pod_labels: dict[str, str] | None = None) -> Endpoint:
@@ -208,7 +234,7 @@ def _policy(owner: Endpoint, name: str, direction: Literal["Ingress", "Egress"],
         namespace=owner.namespace,
         identity=owner.identity,
         spec={
-            "podSelector": {"matchLabels": owner.identity.selector()},
+            "podSelector": {"matchLabels": owner.pod_selector or owner.identity.selector()},
             "policyTypes": [direction],
             direction.lower(): [rule],
         },
