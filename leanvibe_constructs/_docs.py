@@ -53,6 +53,8 @@ def _type_name(annotation: object) -> str:
     elif origin is not None:
         args = ", ".join(_type_name(arg) for arg in typing.get_args(annotation))
         text = f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    elif annotation is Ellipsis:
+        text = "..."
     else:
         text = getattr(annotation, "__name__", None) or str(annotation)
     return text.replace("NoneType", "None").replace("|", "\\|").replace("\\\\|", "\\|")
