@@ -418,6 +418,27 @@ class AcknowledgedWriter(threading.Thread):
         return [w for w in self.writes if w.acknowledged]
 
 
+
+def writable_again(writer: Any, old_master: Any, *, since: float, timeout: float) -> float:
+    """Seconds from ``since`` until a write through a master other than ``old_master`` is acknowledged.
+
+    Replies to writes in flight at the kill may arrive just after it; only a
+    write through another master shows the client can write again. The writer
+    then keeps going for 100 more acknowledged writes before anything is counted.
+    """
+    first_write = wait_until(
+        lambda: next((w for w in writer.acknowledged() if w.at > since and w.master != old_master), None),
+        timeout,
+        "an acknowledged write through the new master",
+        interval=0.02,
+    )
+    wait_until(
+        lambda: len([w for w in writer.acknowledged() if w.at > first_write.at]) >= 100,
+        10,
+        "100 more acknowledged writes",
+    )
+    return first_write.at - since
+
 def missing_keys(lab: SentinelLab, node: int, indexes: list[int]) -> list[int]:
     missing = []
     with lab.node(node, timeout=5) as client:
@@ -507,21 +528,7 @@ def run_failover_scenario(lab: SentinelLab, restart_sentinel: int = 0) -> Failov
 
         report.new_master = wait_until(promoted, 60, "the sentinels to promote a replica", interval=0.02)
         report.promotion_seconds = time.monotonic() - killed_at
-        first_write = wait_until(
-            # Replies to writes in flight at the kill may arrive just after it; only a
-            # write through another master shows the client can write again.
-            lambda: next((w for w in writer.acknowledged() if w.at > killed_at and w.master != old), None),
-            60,
-            "an acknowledged write through the new master",
-            interval=0.02,
-        )
-        report.writable_seconds = first_write.at - killed_at
-        # Keep writing for a moment through the new master before counting.
-        wait_until(
-            lambda: len([w for w in writer.acknowledged() if w.at > first_write.at]) >= 100,
-            10,
-            "100 more acknowledged writes",
-        )
+        report.writable_seconds = writable_again(writer, old, since=killed_at, timeout=60)
     finally:
         writer.stopping.set()
         writer.join(timeout=10)
@@ -695,18 +702,7 @@ def run_handover_scenario(lab: SentinelLab) -> HandoverReport:
         report.new_master = lab.master_from_sentinels()
         report.prestop_seconds = time.monotonic() - started
         lab.kill(f"node-{old_index}", signal.SIGTERM)  # what the kubelet does once preStop returns
-        first_write = wait_until(
-            lambda: next((w for w in writer.acknowledged() if w.at > started and w.master != old), None),
-            30,
-            "an acknowledged write through the new master",
-            interval=0.02,
-        )
-        report.writable_seconds = first_write.at - started
-        wait_until(
-            lambda: len([w for w in writer.acknowledged() if w.at > first_write.at]) >= 100,
-            10,
-            "100 more acknowledged writes",
-        )
+        report.writable_seconds = writable_again(writer, old, since=started, timeout=30)
     finally:
         writer.stopping.set()
         writer.join(timeout=10)
